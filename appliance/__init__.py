@@ -1,0 +1,60 @@
+"""alprbox: a self-hosted automated license plate reader appliance.
+
+This module is the whole public API for plugin authors. Anything not exported here (in particular
+everything under ``appliance._*``) may change without notice.
+"""
+
+from .base import (
+    Camera,
+    Clock,
+    Exporter,
+    HotlistEntry,
+    HotlistSource,
+    PluginContext,
+    Recognizer,
+    SystemClock,
+)
+from .errors import ApplianceError, AuthFailed, ConfigError, DeviceUnavailable, PluginConfigError
+from .hookspecs import ENTRY_POINT_GROUP, hookimpl
+from .models import Frame, PlateCandidate, PlateDetection, PlateRead
+from .settings import (
+    CameraSettings,
+    ExporterSettings,
+    HotlistSourceSettings,
+    PluginSettings,
+    RecognizerSettings,
+    Secret,
+    SecretRef,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ApplianceError",
+    "AuthFailed",
+    "Camera",
+    "CameraSettings",
+    "Clock",
+    "ConfigError",
+    "DeviceUnavailable",
+    "Exporter",
+    "ExporterSettings",
+    "Frame",
+    "HotlistEntry",
+    "HotlistSource",
+    "HotlistSourceSettings",
+    "PlateCandidate",
+    "PlateDetection",
+    "PlateRead",
+    "PluginConfigError",
+    "PluginContext",
+    "PluginSettings",
+    "Recognizer",
+    "RecognizerSettings",
+    "Secret",
+    "SecretRef",
+    "SystemClock",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,189 @@
+"""The ``alprbox`` command line: run, demo, check-config, plugins, recognize."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from ._config import SiteConfig, demo_config_text, load_config_file, parse_config
+from ._logging import configure_logging
+from ._plugins import PluginHost, create_plugin_host
+from .errors import ConfigError
+
+logger = logging.getLogger("appliance")
+
+
+def default_data_dir(kind: str) -> Path:
+    base = os.environ.get("ALPRBOX_DATA_DIR")
+    if base:
+        return Path(base)
+    xdg = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
+    return xdg / "alprbox" / kind
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alprbox",
+        description="Self-hosted automated license plate reader appliance.",
+    )
+    parser.add_argument("--version", action="version", version=f"alprbox {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("ALPRBOX_LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-format", choices=("text", "json"),
+                        default=os.environ.get("ALPRBOX_LOG_FORMAT", "text"),
+                        help="text for people, json for log collectors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the appliance from a site config file")
+    run.add_argument("--config", type=Path, required=True, help="site config (YAML)")
+    run.add_argument("--data-dir", type=Path, help="override the config's data_dir")
+    run.add_argument("--port", type=int, help="override the console port")
+    run.add_argument("--host", help="override the console listen address")
+
+    demo = sub.add_parser("demo", help="run on the embedded defaults: replayed clip, console")
+    demo.add_argument("--data-dir", type=Path, help="where the demo keeps its store")
+    demo.add_argument("--port", type=int, help="console port (default 8080)")
+    demo.add_argument("--host", help="console listen address (default 127.0.0.1)")
+
+    check = sub.add_parser("check-config", help="validate a site config; non-zero on errors")
+    check.add_argument("file", type=Path)
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins, where they came from, status")
+    plugins.add_argument("--json", action="store_true", help="one JSON object per plugin")
+
+    recognize = sub.add_parser("recognize", help="read the plates in image files")
+    recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    recognize.add_argument("--json", action="store_true",
+                           help="one JSON object per line per image (the only format for now)")
+    recognize.add_argument("--recognizer", default="platedet", help="recognizer type")
+    recognize.add_argument("--hardware", default="x86-generic", help="hardware profile")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    command = args.command.replace("-", "_")
+    handler = globals()[f"cmd_{command}"]
+    try:
+        return int(handler(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    host = create_plugin_host()
+    try:
+        config = load_config_file(args.file, host)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.file}: {len(err.problems)} error(s)", file=sys.stderr)
+        return 1
+    print(
+        f"{args.file}: OK (hardware {config.hardware.model}, {len(config.cameras)} camera(s), "
+        f"recognizer {config.recognition.type})"
+    )
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = create_plugin_host()
+    if args.json:
+        for status in host.statuses:
+            print(json.dumps(status.as_dict()))
+    else:
+        for status in host.statuses:
+            origin = f"{status.distribution} {status.version}" if status.distribution else "-"
+            print(f"{status.name:24} {status.status:7} {origin:32} {status.entry_point or ''}")
+            if status.provides:
+                print(f"{'':24} provides {', '.join(status.provides)}")
+            if status.error:
+                print(f"{'':24} error: {status.error}")
+    return 1 if any(s.status == "failed" for s in host.statuses) else 0
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    import cv2
+
+    from ._config import load_hardware_profile
+    from .base import PluginContext, SystemClock
+
+    host = create_plugin_host()
+    cls = host.type_for("recognizer", args.recognizer)
+    if cls is None:
+        print(f"unknown recognizer {args.recognizer!r}; known: {sorted(host.types['recognizer'])}",
+              file=sys.stderr)
+        return 2
+    profile = load_hardware_profile(args.hardware)
+    settings = cls.settings_model.model_validate({**profile.inference, "type": args.recognizer})
+    recognizer = cls(settings, PluginContext(logging.getLogger("appliance.recognize"),
+                                             Path("."), SystemClock()))
+    recognizer.load()
+    failures = 0
+    for path in args.images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            failures += 1
+            print(json.dumps({"image": str(path), "error": "not a readable image"}))
+            continue
+        plates = [
+            {
+                "text": d.text,
+                "confidence": round(d.confidence, 4),
+                "box": list(d.box),
+                "candidates": [
+                    {"text": c.text, "confidence": round(c.confidence, 4)} for c in d.candidates
+                ],
+                **({"state": d.state, "state_confidence": d.state_confidence} if d.state else {}),
+            }
+            for d in recognizer.recognize(image)
+        ]
+        print(json.dumps({"image": str(path), "plates": plates}), flush=True)
+    return 1 if failures else 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    host = create_plugin_host()
+    problems: list[str] = []
+    try:
+        config = load_config_file(args.config, host)
+    except ConfigError as err:
+        problems = err.problems
+        for problem in problems:
+            logger.error("Config: %s", problem)
+        logger.error("Starting in SAFE MODE: console and stored data only, no cameras, until "
+                     "%s is fixed (alprbox check-config %s)", args.config, args.config)
+        config = safe_mode_config(host, str(args.config))
+    data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+    return _serve(config, host, data_dir, args, problems)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    host = create_plugin_host()
+    config = parse_config(demo_config_text(), "<embedded demo config>", host)
+    return _serve(config, host, args.data_dir or default_data_dir("demo"), args, [])
+
+
+def safe_mode_config(host: PluginHost, source: str) -> SiteConfig:
+    """A config with no cameras, so a broken site file still leaves the console reachable."""
+    return parse_config("cameras: []\n", f"{source} (safe mode)", host)
+
+
+def _serve(config: SiteConfig, host: PluginHost, data_dir: Path, args: argparse.Namespace,
+           problems: list[str]) -> int:
+    from ._serve import serve
+
+    return asyncio.run(
+        serve(config, host, data_dir, listen=args.host, port=args.port, config_problems=problems)
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

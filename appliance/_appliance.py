@@ -1,0 +1,173 @@
+"""The running appliance: store, recognizer, one supervisor and worker per camera, the read bus.
+
+Start-up order and shutdown order are the contract that makes "no acknowledged read is lost"
+true: on stop, cameras stop first (their queues close), workers drain their queues and flush
+open tracks into the store, and only then is the store closed (which commits all it accepted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._auth import FirstAdmin, ensure_first_admin
+from ._config import SiteConfig
+from ._crypto import FieldCipher, load_or_create_key
+from ._metrics import Metrics
+from ._pipeline.bus import ReadBus
+from ._pipeline.camera_supervisor import CameraStatus, CameraSupervisor
+from ._pipeline.frame_queue import FrameQueue
+from ._pipeline.gate import FrameGate
+from ._pipeline.recognition_worker import RecognitionWorker
+from ._pipeline.tracker import PlateTracker
+from ._plugins import PluginHost
+from ._storage import Store
+from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
+from .models import PlateRead
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "alprbox.db"
+KEY_NAME = "master.key"
+
+
+@dataclass
+class Appliance:
+    """Everything one box runs. Build it with :func:`build_appliance`, then ``start``/``stop``."""
+
+    config: SiteConfig
+    plugins: PluginHost
+    data_dir: Path
+    clock: Clock = field(default_factory=SystemClock)
+    recognizer: Recognizer | None = None
+    store: Store | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    bus: ReadBus = field(default_factory=ReadBus)
+    cameras: dict[str, CameraStatus] = field(default_factory=dict)
+    first_admin: FirstAdmin | None = None
+    recognizer_error: str | None = None
+    #: errors of a site config that could not be used; the box then runs in safe mode
+    config_problems: list[str] = field(default_factory=list)
+    _camera_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _camera_objects: dict[str, Camera] = field(default_factory=dict)
+    _inference: ThreadPoolExecutor | None = None
+    started: bool = False
+
+    def context(self, kind: str, name: str) -> PluginContext:
+        plugin_dir = self.data_dir / "plugins" / kind / name
+        return PluginContext(
+            logger=logging.getLogger(f"appliance.plugins.{kind}.{name}"),
+            data_dir=plugin_dir,
+            clock=self.clock,
+        )
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cipher = FieldCipher(load_or_create_key(self.data_dir / KEY_NAME))
+        self.store = await Store.open(self.data_dir / DB_NAME, cipher)
+        self.first_admin = await ensure_first_admin(self.store, self.config.root.site.name)
+        self.metrics.plugins_failed.set(
+            sum(1 for s in self.plugins.statuses if s.status == "failed")
+        )
+        self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
+        await self._load_recognizer()
+        for settings in self.config.cameras:
+            self._start_camera(settings)
+        self.started = True
+
+    async def _load_recognizer(self) -> None:
+        settings = self.config.recognition
+        cls = self.plugins.type_for("recognizer", settings.type)
+        assert cls is not None  # config validation guarantees it
+        recognizer: Recognizer = cls(settings, self.context("recognizer", settings.type))
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._inference, recognizer.load)
+        except Exception as err:
+            # Without a recognizer the box still serves its console and stored data.
+            self.recognizer_error = f"{type(err).__name__}: {err}"
+            logger.error("Recognizer '%s' failed to load: %s", settings.type, err)
+            return
+        self.recognizer = recognizer
+
+    def _start_camera(self, settings: Any) -> None:
+        status = CameraStatus(name=settings.name, type=settings.type)
+        self.cameras[settings.name] = status
+        cls = self.plugins.type_for("camera", settings.type)
+        assert cls is not None
+        try:
+            camera: Camera = cls(settings, self.context("cameras", settings.name))
+        except Exception as err:
+            status.state, status.error = "failed", f"{type(err).__name__}: {err}"
+            logger.exception("Camera '%s' (%s) could not be created", settings.name, cls.__name__)
+            return
+        self._camera_objects[settings.name] = camera
+        queue = FrameQueue(settings.queue_size)
+        supervisor = CameraSupervisor(camera, queue, status, self.metrics, self.clock)
+        self._camera_tasks.append(
+            asyncio.create_task(supervisor.run(), name=f"camera-{settings.name}")
+        )
+        if self.recognizer is None:
+            status.error = f"not reading plates: recognizer unavailable ({self.recognizer_error})"
+            return
+        assert self._inference is not None
+        pipeline = self.config.root.pipeline
+        worker = RecognitionWorker(
+            camera=settings.name,
+            queue=queue,
+            gate=FrameGate(pipeline),
+            tracker=PlateTracker(
+                settings.name, pipeline.track_timeout_seconds, pipeline.min_read_confidence
+            ),
+            recognizer=self.recognizer,
+            executor=self._inference,
+            sink=self._on_read,
+            metrics=self.metrics,
+            clock=self.clock,
+        )
+        self._worker_tasks.append(asyncio.create_task(worker.run(), name=f"worker-{settings.name}"))
+
+    async def _on_read(self, read: PlateRead) -> None:
+        assert self.store is not None
+        try:
+            await self.store.add_read(read)
+        except Exception as err:
+            self.metrics.store_errors.inc()
+            logger.error("Read %s from camera '%s' could not be stored: %s", read.id, read.camera,
+                         err)
+            return
+        self.metrics.reads.labels(read.camera).inc()
+        logger.debug("Read %s on '%s': %s (%.2f)", read.id, read.camera, read.text,
+                     read.confidence)
+        self.bus.publish(read)
+        try:
+            self.plugins.manager.hook.appliance_plate_read(read=read)
+        except Exception:
+            logger.exception("A plugin's appliance_plate_read hook raised; ignored")
+
+    async def stop(self) -> None:
+        """Stop cameras, drain and flush every worker into the store, then close the store."""
+        for task in self._camera_tasks:
+            task.cancel()
+        await asyncio.gather(*self._camera_tasks, return_exceptions=True)
+        # Workers end on their own once their (now closed) queues are drained.
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        if self.store is not None:
+            await self.store.close()
+        if self._inference is not None:
+            self._inference.shutdown(wait=True)
+        self.started = False
+        logger.info("Appliance stopped; every accepted read is stored")
+
+    async def wait_cameras_done(self) -> None:
+        """Wait until every camera has ended (replay cameras with loop: false) and is drained."""
+        await asyncio.gather(*self._camera_tasks, return_exceptions=True)
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+
+    def camera(self, name: str) -> Camera | None:
+        return self._camera_objects.get(name)

@@ -1,0 +1,1 @@
+"""camera supervisor -> frame queue -> gate -> recognizer -> tracker -> store -> bus."""

@@ -1,0 +1,399 @@
+"""The only code that talks to SQLite.
+
+One WAL-mode database, one writer: every write goes through a queue to a single writer task that
+commits batches in one transaction on its own thread and connection, and a caller's ``await``
+returns only after its write is committed (that is the acknowledgement graceful shutdown keeps).
+Reads use a second connection on another thread, so the console never waits behind a batch.
+Sensitive values are encrypted by :class:`~appliance._crypto.FieldCipher` before they reach
+SQLite; nothing in the file, its WAL or a litestream replica holds a plate in clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .._crypto import FieldCipher, MasterKeyError
+from ..models import PlateCandidate, PlateRead
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_BATCH = 256
+_STOP = object()
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    password_hash: str
+    role: str
+    organization: str
+    failed_logins: int
+    locked_until: datetime | None
+
+
+def migrations() -> list[tuple[int, str]]:
+    """(version, sql) for every file in migrations/, in order."""
+    folder = resources.files(__package__).joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
+    return sorted(found)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    # Deleted pages are zeroed so old ciphertext does not linger in free pages and snapshots.
+    conn.execute("PRAGMA secure_delete = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations in one transaction each; return the schema version."""
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    for number, sql in migrations():
+        if number <= version:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number:d}")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        logger.info("Database migrated to schema version %d", number)
+        version = number
+    return version
+
+
+class Store:
+    """Encrypted storage of reads, crops, users and events."""
+
+    def __init__(self, path: Path, cipher: FieldCipher) -> None:
+        self.path = path
+        self._cipher = cipher
+        self._write_conn: sqlite3.Connection | None = None
+        self._read_conn: sqlite3.Connection | None = None
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        self.writes_committed = 0
+
+    @classmethod
+    async def open(cls, path: Path, cipher: FieldCipher) -> Store:
+        store = cls(path, cipher)
+        await store._start()
+        return store
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+        def setup() -> None:
+            conn = _connect(self.path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(conn)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_check', ?)",
+                    (self._cipher.key_check,),
+                )
+            elif bytes(row[0]) != self._cipher.key_check:
+                conn.close()
+                raise MasterKeyError(
+                    f"the master key does not match the store {self.path}: it was written with "
+                    "another key. Restore the original key file; the data cannot be read without it"
+                )
+            self._write_conn = conn
+
+        await loop.run_in_executor(self._writer_thread, setup)
+        self._read_conn = await loop.run_in_executor(
+            self._reader_thread, lambda: _connect(self.path)
+        )
+        self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+
+    async def close(self) -> None:
+        """Commit everything queued, then close. Acknowledged writes are never lost."""
+        if self._writer is not None:
+            await self._queue.put(_STOP)
+            await self._writer
+            self._writer = None
+        loop = asyncio.get_running_loop()
+        for conn, pool in ((self._write_conn, self._writer_thread),
+                           (self._read_conn, self._reader_thread)):
+            if conn is not None:
+                await loop.run_in_executor(pool, conn.close)
+        self._writer_thread.shutdown()
+        self._reader_thread.shutdown()
+
+    # -- the single writer -------------------------------------------------------------------
+
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._writer is None:
+            raise RuntimeError("store is closed")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        await self._queue.put((op, future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        stopping = False
+        while not stopping:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if _STOP in batch:
+                stopping = True
+                batch = [b for b in batch if b is not _STOP]
+            if not batch:
+                continue
+            results = await loop.run_in_executor(self._writer_thread, self._commit, batch)
+            for (_, future), (ok, value) in zip(batch, results, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _commit(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> list[
+        tuple[bool, Any]
+    ]:
+        conn = self._write_conn
+        assert conn is not None
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _ in batch:
+                # A savepoint per operation: one bad write fails alone, the batch still commits.
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as err:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, err))
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            # The commit itself failed (disk full, I/O error): nothing in the batch is stored,
+            # so nobody is told their write was.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            logger.error("Store %s: commit failed: %s", self.path, err)
+            return [(False, err)] * len(batch)
+        self.writes_committed += sum(1 for ok, _ in results if ok)
+        return results
+
+    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._read_conn
+        if conn is None:
+            raise RuntimeError("store is closed")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reader_thread, lambda: op(conn)
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def add_read(self, read: PlateRead) -> None:
+        """Store a read and its crop; returns once committed."""
+        first_seen = _utc(read.first_seen)
+        associated = _read_ad(read.id, read.camera, first_seen)
+        payload = json.dumps(
+            {
+                "text": read.text,
+                "confidence": read.confidence,
+                "candidates": [[c.text, c.confidence] for c in read.candidates],
+                "box": list(read.box),
+                "frames": read.frames,
+                "last_seen": _utc(read.last_seen),
+                "state": read.state,
+                "state_confidence": read.state_confidence,
+            }
+        ).encode()
+        row = (
+            read.id,
+            read.camera,
+            first_seen,
+            first_seen[:10],
+            self._cipher.plate_index(read.text),
+            self._cipher.encrypt(payload, associated),
+        )
+        crop = self._cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO reads (id, camera, seen_at, day, plate_index, payload)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            if crop is not None:
+                conn.execute("INSERT INTO crops (read_id, data) VALUES (?, ?)", (read.id, crop))
+
+        await self._write(op)
+
+    async def recent_reads(self, limit: int = 50) -> list[PlateRead]:
+        """The newest reads, newest first, decrypted (without crops)."""
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id, camera, seen_at, payload FROM reads ORDER BY seen_at DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        )
+        return [self._decode_read(*row) for row in rows]
+
+    async def find_plate(self, plate: str, limit: int = 100) -> list[PlateRead]:
+        """Reads of exactly this plate (normalized), newest first."""
+        index = self._cipher.plate_index(plate)
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT id, camera, seen_at, payload FROM reads WHERE plate_index = ?"
+                " ORDER BY seen_at DESC LIMIT ?",
+                (index, limit),
+            ).fetchall()
+        )
+        return [self._decode_read(*row) for row in rows]
+
+    async def get_crop(self, read_id: str) -> bytes | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT r.camera, r.seen_at, k.data FROM reads r JOIN crops k ON k.read_id = r.id"
+                " WHERE r.id = ?",
+                (read_id,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        camera, seen_at, blob = row
+        return self._cipher.decrypt(bytes(blob), _read_ad(read_id, camera, seen_at) + b"|crop")
+
+    async def count_reads(self) -> int:
+        return int(await self._read(lambda c: c.execute("SELECT count(*) FROM reads").fetchone()[0]))
+
+    def _decode_read(self, read_id: str, camera: str, seen_at: str, payload: bytes) -> PlateRead:
+        data = json.loads(self._cipher.decrypt(bytes(payload), _read_ad(read_id, camera, seen_at)))
+        return PlateRead(
+            id=read_id,
+            camera=camera,
+            text=data["text"],
+            confidence=data["confidence"],
+            candidates=tuple(PlateCandidate(t, c) for t, c in data["candidates"]),
+            box=(data["box"][0], data["box"][1], data["box"][2], data["box"][3]),
+            frames=data["frames"],
+            first_seen=datetime.fromisoformat(seen_at),
+            last_seen=datetime.fromisoformat(data["last_seen"]),
+            state=data["state"],
+            state_confidence=data["state_confidence"],
+        )
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def user_count(self) -> int:
+        return int(await self._read(lambda c: c.execute("SELECT count(*) FROM users").fetchone()[0]))
+
+    async def create_user(
+        self, username: str, password_hash: str, role: str, organization: str
+    ) -> None:
+        now = _utc(datetime.now(UTC))
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO users (username, password_hash, role, organization, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (username, password_hash, role, organization, now),
+            )
+        )
+
+    async def get_user(self, username: str) -> User | None:
+        row = await self._read(
+            lambda c: c.execute(
+                "SELECT id, username, password_hash, role, organization, failed_logins,"
+                " locked_until FROM users WHERE username = ?",
+                (username,),
+            ).fetchone()
+        )
+        if row is None:
+            return None
+        locked = datetime.fromisoformat(row[6]) if row[6] else None
+        return User(*row[:6], locked_until=locked)
+
+    async def update_login_state(
+        self,
+        username: str,
+        *,
+        failed_logins: int,
+        locked_until: datetime | None,
+        password_hash: str | None = None,
+    ) -> None:
+        locked = _utc(locked_until) if locked_until else None
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?",
+                (failed_logins, locked, username),
+            )
+            if password_hash is not None:
+                c.execute(
+                    "UPDATE users SET password_hash = ? WHERE username = ?",
+                    (password_hash, username),
+                )
+
+        await self._write(op)
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def record_event(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
+        """Append an event (login, logout, config change...); details are encrypted."""
+        at = _utc(datetime.now(UTC))
+        blob = self._cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|{kind}".encode())
+        await self._write(
+            lambda c: c.execute(
+                "INSERT INTO events (at, kind, actor, detail) VALUES (?, ?, ?, ?)",
+                (at, kind, actor, blob),
+            )
+        )
+
+    async def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self._read(
+            lambda c: c.execute(
+                "SELECT at, kind, actor, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        )
+        return [
+            {
+                "at": at,
+                "kind": kind,
+                "actor": actor,
+                "detail": json.loads(
+                    self._cipher.decrypt(bytes(blob), f"event|{at}|{kind}".encode())
+                ),
+            }
+            for at, kind, actor, blob in rows
+        ]
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _read_ad(read_id: str, camera: str, seen_at: str) -> bytes:
+    return f"read|{read_id}|{camera}|{seen_at}".encode()

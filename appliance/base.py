@@ -1,0 +1,187 @@
+"""Host-owned base classes that plugins subclass.
+
+Hooks register these classes; the classes behave. The host creates one instance per configured
+camera, list or destination, passing its validated settings and a :class:`PluginContext`, and
+drives the async methods itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from .models import Frame, Image, PlateDetection, PlateRead
+from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
+
+
+class Clock(Protocol):
+    """Where plugins get the time; tests swap in :class:`appliance.testing.FakeClock`."""
+
+    def now(self) -> datetime:
+        """Timezone-aware UTC wall-clock time."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes backwards."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` on this clock."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    """What the host hands a plugin instance, and nothing more.
+
+    ``data_dir`` is private to this instance; anything written there that is sensitive must be
+    encrypted by the host's storage, not by the plugin.
+    """
+
+    logger: logging.Logger
+    data_dir: Path
+    clock: Clock
+
+
+class Camera:
+    """A source of frames.
+
+    Subclasses set ``settings_model`` (a :class:`CameraSettings` with a ``type`` literal) and
+    implement :meth:`frames`. Raise :class:`appliance.errors.DeviceUnavailable` when the device
+    cannot be reached (the host reconnects with backoff), :class:`~appliance.errors.AuthFailed`
+    when it refuses credentials, :class:`~appliance.errors.PluginConfigError` when the settings
+    cannot work.
+    """
+
+    settings_model: ClassVar[type[CameraSettings]]
+    #: capability flags; the conformance suite tests only what a camera claims
+    supports_snapshot: ClassVar[bool] = False
+    #: a live camera cannot be rewound; a replay camera can end (loop: false)
+    may_end: ClassVar[bool] = False
+
+    def __init__(self, settings: CameraSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    async def open(self) -> None:  # noqa: B027 - optional override, default is no-op
+        """Connect to the device. Called before :meth:`frames` and after every reconnect."""
+
+    async def probe(self) -> dict[str, str]:
+        """Check the device answers and return what it says about itself.
+
+        Called by the console's "Test connection" button before settings are saved. Raise an
+        :mod:`appliance.errors` exception that says exactly what failed.
+        """
+        return {}
+
+    def frames(self) -> AsyncIterator[Frame]:
+        """Yield frames as they arrive, forever for a live camera."""
+        raise NotImplementedError
+
+    async def snapshot(self) -> Frame:
+        """Return one current frame (only if ``supports_snapshot``)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:  # noqa: B027 - optional override, default is no-op
+        """Release the device. Called once, also after a failure."""
+
+
+@dataclass(frozen=True)
+class HotlistEntry:
+    """One plate on a hot list."""
+
+    plate: str
+    state: str | None = None
+    reason: str = ""
+    reference: str = ""
+
+
+class HotlistSource:
+    """A hot list the host refreshes on schedule."""
+
+    settings_model: ClassVar[type[HotlistSourceSettings]]
+    refresh_every: ClassVar[timedelta] = timedelta(hours=12)
+
+    def __init__(self, settings: HotlistSourceSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    async def fetch(self) -> list[HotlistEntry]:
+        """Return the whole current list. Raise rather than return a partial list."""
+        raise NotImplementedError
+
+
+class Exporter:
+    """A destination for reads that passed the policy gate."""
+
+    settings_model: ClassVar[type[ExporterSettings]]
+
+    def __init__(self, settings: ExporterSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    async def send(self, read: PlateRead) -> None:
+        """Deliver one read. Must be idempotent on ``read.id``; raise to have the host retry."""
+        raise NotImplementedError
+
+    async def close(self) -> None:  # noqa: B027 - optional override, default is no-op
+        """Release connections."""
+
+
+class Recognizer:
+    """Finds and reads plates in one frame.
+
+    :meth:`load` and :meth:`recognize` are synchronous and CPU-bound: the host calls them in a
+    worker thread, never on the event loop.
+    """
+
+    settings_model: ClassVar[type[RecognizerSettings]]
+
+    def __init__(self, settings: RecognizerSettings, context: PluginContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    def load(self) -> None:  # noqa: B027 - optional override, default is no-op
+        """Load models. Raise :class:`~appliance.errors.PluginConfigError` if they are missing."""
+
+    def recognize(self, image: Image) -> list[PlateDetection]:
+        """Return the plates in a BGR image, boxes in its own pixel coordinates."""
+        raise NotImplementedError
+
+    def stage_seconds(self) -> dict[str, float]:
+        """CPU seconds spent per stage so far (e.g. ``{"detect": .., "ocr": ..}``), for metrics."""
+        return {}
+
+
+def plugin_type_name(cls: type[Any]) -> str:
+    """The ``type`` literal of a plugin class's settings model."""
+    field = cls.settings_model.model_fields["type"]
+    annotation = field.annotation
+    args = getattr(annotation, "__args__", ())
+    if args and isinstance(args[0], str):
+        return str(args[0])
+    if isinstance(field.default, str):
+        return field.default
+    raise TypeError(f"{cls.__qualname__}.settings_model must declare type: Literal['name']")

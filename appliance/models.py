@@ -1,0 +1,85 @@
+"""Frozen values that cross the plugin boundary.
+
+Everything a plugin receives or returns is one of these. They are plain dataclasses so a vendor
+can build them in tests without the host; numpy arrays are the only non-trivial members.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Image = npt.NDArray[np.uint8]
+else:
+    Image = object
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded picture from a camera.
+
+    ``image`` is an H×W×3 ``uint8`` array in OpenCV's BGR order. ``timestamp`` is when the
+    camera (or the host clock, if the camera has none) says the picture was taken; it is
+    timezone-aware UTC.
+    """
+
+    image: Image
+    timestamp: datetime
+    camera: str = ""
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlateCandidate:
+    """One possible reading of a plate and how sure the recognizer is (0..1)."""
+
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlateDetection:
+    """A plate found in one frame.
+
+    ``box`` is ``(x, y, w, h)`` in pixels of the full-resolution frame. ``candidates`` are ordered
+    best first and ``candidates[0]`` is the same reading as ``text``/``confidence``.
+    ``char_confidences`` holds one value per character of ``text`` when the OCR gives them, and
+    lets the tracker vote character by character.
+    """
+
+    box: tuple[int, int, int, int]
+    detector_confidence: float
+    text: str
+    confidence: float
+    candidates: tuple[PlateCandidate, ...] = ()
+    char_confidences: tuple[float, ...] = ()
+    state: str | None = None
+    state_confidence: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlateRead:
+    """One vehicle's plate, voted across the frames it was seen in.
+
+    This is what is stored, matched, shown and exported. ``crop_jpeg`` is the best crop of the
+    plate, JPEG-encoded; it is sensitive and never written to disk in clear.
+    """
+
+    camera: str
+    text: str
+    confidence: float
+    first_seen: datetime
+    last_seen: datetime
+    box: tuple[int, int, int, int]
+    candidates: tuple[PlateCandidate, ...] = ()
+    frames: int = 1
+    crop_jpeg: bytes = b""
+    state: str | None = None
+    state_confidence: float = 0.0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -1,0 +1,371 @@
+"""The host's test kit for plugin authors: an opt-in pytest plugin.
+
+Enable it in your ``conftest.py``::
+
+    pytest_plugins = ["appliance.testing"]
+
+It provides:
+
+* ``appliance_host`` — an async context-manager factory that runs an isolated appliance (no
+  entry-point discovery, temporary store, fake clock unless you pass one)::
+
+      async with appliance_host(plugins=[my_plugin], config={"cameras": [...]}) as box:
+          ...
+
+* ``fake_clock`` — a :class:`FakeClock`; ``mock_pins`` — gpiozero's own mock pin factory (a Pi 5).
+* Fakes: :class:`FakeCamera`, :class:`FakeRecognizer`, :class:`RecordingExporter`,
+  :class:`FakeHotlist`, registered by the ``fakes`` plugin module (:data:`FAKES`).
+* :class:`CameraConformance` — subclass it in your tests and give it ``camera_plugin`` and
+  ``camera_settings`` fixtures; it checks your camera behaves as the host expects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pytest
+import yaml
+from pydantic import Field
+
+from . import hookimpl
+from ._appliance import Appliance
+from ._config import parse_config
+from ._plugins import create_plugin_host
+from .base import Camera, Exporter, HotlistEntry, HotlistSource, PluginContext, Recognizer
+from .models import Frame, Image, PlateCandidate, PlateDetection, PlateRead
+from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
+
+__all__ = [
+    "FAKES",
+    "CameraConformance",
+    "FakeCamera",
+    "FakeClock",
+    "FakeHotlist",
+    "FakeRecognizer",
+    "RecordingExporter",
+    "make_appliance",
+]
+
+
+class FakeClock:
+    """A clock that only moves when told to (or when something sleeps on it)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self._mono = 1000.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))
+        await asyncio.sleep(0)  # let the loop run, as a real sleep would
+
+
+# -- fakes ---------------------------------------------------------------------------------
+
+
+class FakeCameraSettings(CameraSettings):
+    type: Literal["fake"] = "fake"
+    frames: int = Field(default=10, ge=0, description="Frames to deliver, then end.")
+    width: int = Field(default=320, ge=16)
+    height: int = Field(default=240, ge=16)
+    fps: float = Field(default=10.0, gt=0)
+    fail_after: int | None = Field(default=None, description="Raise a bug after this many.")
+
+
+class FakeCamera(Camera):
+    """Delivers synthetic frames with a moving bright block, then ends."""
+
+    settings_model = FakeCameraSettings
+    may_end = True
+    settings: FakeCameraSettings
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        s = self.settings
+        for i in range(s.frames):
+            if s.fail_after is not None and i >= s.fail_after:
+                raise RuntimeError("fake camera bug")
+            image = np.zeros((s.height, s.width, 3), np.uint8)
+            x = (i * 7) % max(1, s.width - 40)
+            image[s.height // 3 : s.height // 3 + 20, x : x + 40] = 255
+            await self.context.clock.sleep(1.0 / s.fps)
+            yield Frame(image=image, timestamp=self.context.clock.now())
+
+
+class FakeRecognizerSettings(RecognizerSettings):
+    type: Literal["fake"] = "fake"
+    plate: str = Field(default="", description="Plate reported for every non-blank frame.")
+    confidence: float = Field(default=0.9, ge=0, le=1)
+
+
+class FakeRecognizer(Recognizer):
+    """Reports ``plate`` (a box at the brightest column) on every frame that is not blank."""
+
+    settings_model = FakeRecognizerSettings
+    settings: FakeRecognizerSettings
+
+    def recognize(self, image: Image) -> list[PlateDetection]:
+        array = np.asarray(image)
+        if not self.settings.plate or array.ndim != 3 or int(array.max()) == 0:
+            return []
+        h, w = array.shape[:2]
+        c = self.settings.confidence
+        text = self.settings.plate
+        return [
+            PlateDetection(
+                box=(w // 4, h // 3, w // 2, h // 6),
+                detector_confidence=c,
+                text=text,
+                confidence=c,
+                candidates=(PlateCandidate(text, c),),
+                char_confidences=(c,) * len(text),
+            )
+        ]
+
+
+class RecordingExporterSettings(ExporterSettings):
+    type: Literal["recording"] = "recording"
+
+
+class RecordingExporter(Exporter):
+    """Keeps every read it is sent, by exporter name, in :attr:`sent`."""
+
+    settings_model = RecordingExporterSettings
+    sent: ClassVar[dict[str, list[PlateRead]]] = {}
+
+    async def send(self, read: PlateRead) -> None:
+        reads = self.sent.setdefault(self.settings.name, [])
+        if all(r.id != read.id for r in reads):  # idempotent on read.id
+            reads.append(read)
+
+
+class FakeHotlistSettings(HotlistSourceSettings):
+    type: Literal["fake"] = "fake"
+    plates: list[str] = Field(default_factory=list)
+
+
+class FakeHotlist(HotlistSource):
+    settings_model = FakeHotlistSettings
+    settings: FakeHotlistSettings
+
+    async def fetch(self) -> list[HotlistEntry]:
+        return [HotlistEntry(plate=p, reason="test") for p in self.settings.plates]
+
+
+class _Fakes:
+    """The fakes as a plugin object (register it with ``plugins=[FAKES]``)."""
+
+    __name__ = "appliance.testing.fakes"
+
+    @hookimpl
+    def appliance_camera_types(self) -> list[type[Camera]]:
+        return [FakeCamera]
+
+    @hookimpl
+    def appliance_recognizer_types(self) -> list[type[Recognizer]]:
+        return [FakeRecognizer]
+
+    @hookimpl
+    def appliance_exporter_types(self) -> list[type[Exporter]]:
+        return [RecordingExporter]
+
+    @hookimpl
+    def appliance_hotlist_source_types(self) -> list[type[HotlistSource]]:
+        return [FakeHotlist]
+
+
+FAKES = _Fakes()
+
+
+@contextlib.asynccontextmanager
+async def make_appliance(
+    data_dir: Path,
+    *,
+    plugins: Iterable[ModuleType | object] = (),
+    config: dict[str, Any] | None = None,
+    clock: Any = None,
+    discover: bool = False,
+) -> AsyncIterator[Appliance]:
+    """Run an isolated appliance for a test; stops it (gracefully) on exit.
+
+    The fakes are always registered; ``config`` defaults to the fake recognizer and no cameras.
+    """
+    host = create_plugin_host(discover=discover, plugins=[FAKES, *plugins])
+    data = {"recognition": {"type": "fake"}, **(config or {})}
+    site = parse_config(yaml.safe_dump(data), "<test config>", host)
+    box = Appliance(config=site, plugins=host, data_dir=data_dir, clock=clock or FakeClock())
+    await box.start()
+    try:
+        yield box
+    finally:
+        await box.stop()
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def appliance_host(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Appliance]]:
+    counter = iter(range(sys.maxsize))
+
+    def factory(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Appliance]:
+        return make_appliance(tmp_path / f"box{next(counter)}", **kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def mock_pins() -> Iterable[Any]:
+    """gpiozero's MockFactory for a Raspberry Pi 5, installed as the default pin factory."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    factory = MockFactory(revision="d04170")
+    Device.pin_factory = factory
+    try:
+        yield factory
+    finally:
+        factory.reset()
+        Device.pin_factory = previous
+
+
+# -- conformance -----------------------------------------------------------------------------
+
+
+async def _first_frames(camera: Camera, count: int, timeout: float) -> list[Frame]:
+    frames: list[Frame] = []
+
+    async def collect() -> None:
+        async for frame in camera.frames():
+            frames.append(frame)
+            if len(frames) >= count:
+                break
+
+    await asyncio.wait_for(collect(), timeout)
+    return frames
+
+
+class CameraConformance:
+    """What every camera plugin must do. Subclass it and provide two fixtures:
+
+    * ``camera_plugin``: the plugin module (or object) whose hook registers the camera;
+    * ``camera_settings``: a settings dict for a camera that works in the test environment.
+
+    Set ``frame_timeout`` for slow devices. Capability flags on the camera class
+    (``supports_snapshot``) switch the matching tests on.
+    """
+
+    frame_timeout: ClassVar[float] = 10.0
+    frames_to_check: ClassVar[int] = 3
+
+    @pytest.fixture
+    def camera_class(self, camera_plugin: Any, camera_settings: dict[str, Any]) -> type[Camera]:
+        host = create_plugin_host(discover=False, plugins=[camera_plugin])
+        failed = [s for s in host.statuses if s.status != "ok"]
+        assert not failed, f"plugin did not load: {failed[0].error}"
+        cls = host.type_for("camera", camera_settings["type"])
+        assert cls is not None, f"no camera type {camera_settings['type']!r} registered"
+        return cls
+
+    @pytest.fixture
+    def camera(
+        self, camera_class: type[Camera], camera_settings: dict[str, Any], tmp_path: Path
+    ) -> Camera:
+        settings = camera_class.settings_model.model_validate(camera_settings)
+        import logging
+
+        context = PluginContext(logging.getLogger("conformance"), tmp_path, FakeClock())
+        return camera_class(settings, context)
+
+    def test_settings_reject_unknown_keys(
+        self, camera_class: type[Camera], camera_settings: dict[str, Any]
+    ) -> None:
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError):
+            camera_class.settings_model.model_validate({**camera_settings, "no_such_key": 1})
+
+    def test_settings_fields_are_documented(self, camera_class: type[Camera]) -> None:
+        model = camera_class.settings_model
+        own = set(model.model_fields) - set(CameraSettings.model_fields)
+        undocumented = [n for n in own if not model.model_fields[n].description]
+        assert not undocumented, f"settings without a description: {undocumented}"
+
+    async def test_delivers_bgr_frames_with_utc_timestamps(self, camera: Camera) -> None:
+        await camera.open()
+        try:
+            frames = await _first_frames(camera, self.frames_to_check, self.frame_timeout)
+        finally:
+            await camera.close()
+        assert len(frames) == self.frames_to_check
+        for frame in frames:
+            image = np.asarray(frame.image)
+            assert image.ndim == 3 and image.shape[2] == 3, "frames must be H×W×3 (BGR)"
+            assert image.dtype == np.uint8
+            assert frame.timestamp.tzinfo is not None, "timestamps must be timezone-aware"
+            assert frame.timestamp.utcoffset() == timedelta(0), "timestamps must be UTC"
+
+    async def test_reopens_after_close(self, camera: Camera) -> None:
+        for _ in range(2):  # the host reconnects by close() then open() on the same instance
+            await camera.open()
+            try:
+                frames = await _first_frames(camera, 1, self.frame_timeout)
+            finally:
+                await camera.close()
+            assert len(frames) == 1
+
+    async def test_close_is_safe_twice(self, camera: Camera) -> None:
+        await camera.open()
+        await camera.close()
+        await camera.close()
+
+    async def test_probe_describes_device(self, camera: Camera) -> None:
+        info = await asyncio.wait_for(camera.probe(), self.frame_timeout)
+        assert isinstance(info, dict)
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in info.items())
+
+    async def test_snapshot(self, camera: Camera) -> None:
+        if not camera.supports_snapshot:
+            pytest.skip("camera does not claim supports_snapshot")
+        await camera.open()
+        try:
+            frame = await asyncio.wait_for(camera.snapshot(), self.frame_timeout)
+        finally:
+            await camera.close()
+        assert np.asarray(frame.image).ndim == 3
+
+    async def test_runs_in_the_host(
+        self, camera_plugin: Any, camera_settings: dict[str, Any], tmp_path: Path
+    ) -> None:
+        config = {"cameras": [{**camera_settings, "name": "conformance"}]}
+        async with make_appliance(tmp_path / "box", plugins=[camera_plugin], config=config) as box:
+            status = box.cameras["conformance"]
+            for _ in range(int(self.frame_timeout * 20)):
+                if status.frames >= self.frames_to_check:
+                    break
+                await asyncio.sleep(0.05)
+            assert status.frames >= self.frames_to_check, (
+                f"host saw {status.frames} frames; camera state {status.state}: {status.error}"
+            )

@@ -1,0 +1,1 @@
+"""GateCam camera plugin for alprbox (an example vendor package)."""
