@@ -33,11 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-hosted automated license plate reader appliance.",
     )
     parser.add_argument("--version", action="version", version=f"alprbox {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("ALPRBOX_LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-    parser.add_argument("--log-format", choices=("text", "json"),
-                        default=os.environ.get("ALPRBOX_LOG_FORMAT", "text"),
-                        help="text for people, json for log collectors")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("ALPRBOX_LOG_LEVEL", "INFO"),
+        help="DEBUG, INFO, WARNING or ERROR (default INFO)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("ALPRBOX_LOG_FORMAT", "text"),
+        help="text for people, json for log collectors",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the appliance from a site config file")
@@ -59,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
-    recognize.add_argument("--json", action="store_true",
-                           help="one JSON object per line per image (the only format for now)")
+    recognize.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line per image (the only format for now)",
+    )
     recognize.add_argument("--recognizer", default="platedet", help="recognizer type")
     recognize.add_argument("--hardware", default="x86-generic", help="hardware profile")
     return parser
@@ -118,13 +127,16 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     host = create_plugin_host()
     cls = host.type_for("recognizer", args.recognizer)
     if cls is None:
-        print(f"unknown recognizer {args.recognizer!r}; known: {sorted(host.types['recognizer'])}",
-              file=sys.stderr)
+        print(
+            f"unknown recognizer {args.recognizer!r}; known: {sorted(host.types['recognizer'])}",
+            file=sys.stderr,
+        )
         return 2
     profile = load_hardware_profile(args.hardware)
     settings = cls.settings_model.model_validate({**profile.inference, "type": args.recognizer})
-    recognizer = cls(settings, PluginContext(logging.getLogger("appliance.recognize"),
-                                             Path("."), SystemClock()))
+    recognizer = cls(
+        settings, PluginContext(logging.getLogger("appliance.recognize"), Path("."), SystemClock())
+    )
     recognizer.load()
     failures = 0
     for path in args.images:
@@ -158,8 +170,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         problems = err.problems
         for problem in problems:
             logger.error("Config: %s", problem)
-        logger.error("Starting in SAFE MODE: console and stored data only, no cameras, until "
-                     "%s is fixed (alprbox check-config %s)", args.config, args.config)
+        logger.error(
+            "Starting in SAFE MODE: console and stored data only, no cameras, until "
+            "%s is fixed (alprbox check-config %s)",
+            args.config,
+            args.config,
+        )
         config = safe_mode_config(host, str(args.config))
     data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
     return _serve(config, host, data_dir, args, problems)
@@ -176,8 +192,13 @@ def safe_mode_config(host: PluginHost, source: str) -> SiteConfig:
     return parse_config("cameras: []\n", f"{source} (safe mode)", host)
 
 
-def _serve(config: SiteConfig, host: PluginHost, data_dir: Path, args: argparse.Namespace,
-           problems: list[str]) -> int:
+def _serve(
+    config: SiteConfig,
+    host: PluginHost,
+    data_dir: Path,
+    args: argparse.Namespace,
+    problems: list[str],
+) -> int:
     from ._serve import serve
 
     return asyncio.run(

@@ -138,12 +138,12 @@ class Appliance:
             await self.store.add_read(read)
         except Exception as err:
             self.metrics.store_errors.inc()
-            logger.error("Read %s from camera '%s' could not be stored: %s", read.id, read.camera,
-                         err)
+            logger.error(
+                "Read %s from camera '%s' could not be stored: %s", read.id, read.camera, err
+            )
             return
         self.metrics.reads.labels(read.camera).inc()
-        logger.debug("Read %s on '%s': %s (%.2f)", read.id, read.camera, read.text,
-                     read.confidence)
+        logger.debug("Read %s on '%s': %s (%.2f)", read.id, read.camera, read.text, read.confidence)
         self.bus.publish(read)
         try:
             self.plugins.manager.hook.appliance_plate_read(read=read)

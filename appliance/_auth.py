@@ -50,7 +50,8 @@ async def ensure_first_admin(store: Store, organization: str) -> FirstAdmin | No
         return None
     password = secrets.token_urlsafe(12)
     await store.create_user(FIRST_ADMIN, hash_password(password), "administrator", organization)
-    await store.record_event("user.created", "system", {"username": FIRST_ADMIN,
-                                                         "role": "administrator"})
+    await store.record_event(
+        "user.created", "system", {"username": FIRST_ADMIN, "role": "administrator"}
+    )
     logger.info("Created the first administrator account '%s'", FIRST_ADMIN)
     return FirstAdmin(FIRST_ADMIN, password)

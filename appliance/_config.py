@@ -120,7 +120,10 @@ def load_hardware_profile(model: str) -> HardwareProfile:
         known = sorted(p.parent.name for p in firmware_dir().glob("*/profile.yaml"))
         raise ConfigError(str(path), [f"unknown hardware '{model}'; known: {', '.join(known)}"])
     text = path.read_text()
-    return _validate(HardwareProfile, yaml.safe_load(text), str(path), _line_map(text))
+    profile: HardwareProfile = _validate(
+        HardwareProfile, yaml.safe_load(text), str(path), _line_map(text)
+    )
+    return profile
 
 
 def demo_config_text() -> str:
@@ -159,8 +162,10 @@ def parse_config(text: str, source: str, host: Any) -> SiteConfig:
             {k: v for k, v in data.items() if k in _PLUGIN_SECTIONS and isinstance(v, list | dict)}
         )
     if root.version != CONFIG_VERSION:
-        problems.append(f"{source}:{lines.get(('version',), 1)}: version: config version "
-                        f"{root.version} is not supported (want {CONFIG_VERSION})")
+        problems.append(
+            f"{source}:{lines.get(('version',), 1)}: version: config version "
+            f"{root.version} is not supported (want {CONFIG_VERSION})"
+        )
     try:
         hardware = load_hardware_profile(root.hardware)
     except ConfigError as err:

@@ -49,7 +49,9 @@ def load_or_create_key(path: Path) -> bytes:
             )
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise MasterKeyError(f"master key {path} is readable by others (mode {mode:o}); chmod 600")
+            raise MasterKeyError(
+                f"master key {path} is readable by others (mode {mode:o}); chmod 600"
+            )
         return data
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(_KEY_BYTES)

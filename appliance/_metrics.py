@@ -20,7 +20,9 @@ class Metrics:
             "alprbox_detector_runs", "Frames run through the recognizer", ["camera"], registry=r
         )
         self.frame_errors = Counter(
-            "alprbox_frame_errors", "Frames the recognizer could not process", ["camera"],
+            "alprbox_frame_errors",
+            "Frames the recognizer could not process",
+            ["camera"],
             registry=r,
         )
         self.reads = Counter("alprbox_reads", "Plate reads stored", ["camera"], registry=r)
@@ -35,14 +37,18 @@ class Metrics:
             registry=r,
         )
         self.stage_cpu = Counter(
-            "alprbox_recognizer_cpu_seconds", "CPU seconds per recognizer stage", ["stage"],
+            "alprbox_recognizer_cpu_seconds",
+            "CPU seconds per recognizer stage",
+            ["stage"],
             registry=r,
         )
         self.camera_up = Gauge(
             "alprbox_camera_up", "1 while the camera delivers frames", ["camera"], registry=r
         )
         self.camera_last_frame = Gauge(
-            "alprbox_camera_last_frame_timestamp_seconds", "Time of the last frame", ["camera"],
+            "alprbox_camera_last_frame_timestamp_seconds",
+            "Time of the last frame",
+            ["camera"],
             registry=r,
         )
         self.plugins_failed = Gauge(

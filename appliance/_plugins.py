@@ -109,10 +109,10 @@ def create_plugin_host(
     by_plugin = {id(pm.get_plugin(s.name)): s for s in statuses if s.status == "ok"}
     for kind, (hook_name, base) in _TYPE_HOOKS.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            status = by_plugin.get(id(impl.plugin))
-            if status is None:  # pragma: no cover - registered outside this factory
+            owner = by_plugin.get(id(impl.plugin))
+            if owner is None:  # pragma: no cover - registered outside this factory
                 continue
-            _collect_types(kind, hook_name, base, impl, status, types[kind])
+            _collect_types(kind, hook_name, base, impl, owner, types[kind])
     return PluginHost(manager=pm, statuses=statuses, types=types)
 
 
@@ -183,5 +183,6 @@ def _collect_types(
     except Exception as err:
         status.status = "failed"
         status.error = f"{hook_name}: {type(err).__name__}: {err}"
-        logger.error("Plugin '%s' (%s) failed in %s", status.name, status.module, hook_name,
-                     exc_info=True)
+        logger.error(
+            "Plugin '%s' (%s) failed in %s", status.name, status.module, hook_name, exc_info=True
+        )

@@ -85,7 +85,7 @@ class Camera:
     def name(self) -> str:
         return self.settings.name
 
-    async def open(self) -> None:  # noqa: B027 - optional override, default is no-op
+    async def open(self) -> None:
         """Connect to the device. Called before :meth:`frames` and after every reconnect."""
 
     async def probe(self) -> dict[str, str]:
@@ -104,7 +104,7 @@ class Camera:
         """Return one current frame (only if ``supports_snapshot``)."""
         raise NotImplementedError
 
-    async def close(self) -> None:  # noqa: B027 - optional override, default is no-op
+    async def close(self) -> None:
         """Release the device. Called once, also after a failure."""
 
 
@@ -146,7 +146,7 @@ class Exporter:
         """Deliver one read. Must be idempotent on ``read.id``; raise to have the host retry."""
         raise NotImplementedError
 
-    async def close(self) -> None:  # noqa: B027 - optional override, default is no-op
+    async def close(self) -> None:
         """Release connections."""
 
 
@@ -163,7 +163,7 @@ class Recognizer:
         self.settings = settings
         self.context = context
 
-    def load(self) -> None:  # noqa: B027 - optional override, default is no-op
+    def load(self) -> None:
         """Load models. Raise :class:`~appliance.errors.PluginConfigError` if they are missing."""
 
     def recognize(self, image: Image) -> list[PlateDetection]:

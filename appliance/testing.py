@@ -226,7 +226,9 @@ def fake_clock() -> FakeClock:
 
 
 @pytest.fixture
-def appliance_host(tmp_path: Path) -> Callable[..., contextlib.AbstractAsyncContextManager[Appliance]]:
+def appliance_host(
+    tmp_path: Path,
+) -> Callable[..., contextlib.AbstractAsyncContextManager[Appliance]]:
     counter = iter(range(sys.maxsize))
 
     def factory(**kwargs: Any) -> contextlib.AbstractAsyncContextManager[Appliance]:
@@ -254,7 +256,7 @@ def mock_pins() -> Iterable[Any]:
 # -- conformance -----------------------------------------------------------------------------
 
 
-async def _first_frames(camera: Camera, count: int, timeout: float) -> list[Frame]:
+async def _first_frames(camera: Camera, count: int, limit_s: float) -> list[Frame]:
     frames: list[Frame] = []
 
     async def collect() -> None:
@@ -263,7 +265,7 @@ async def _first_frames(camera: Camera, count: int, timeout: float) -> list[Fram
             if len(frames) >= count:
                 break
 
-    await asyncio.wait_for(collect(), timeout)
+    await asyncio.wait_for(collect(), limit_s)
     return frames
 
 

@@ -95,7 +95,9 @@ def test_unknown_hardware_lists_known_models(host) -> None:  # type: ignore[no-u
     assert "raspberry-pi-5" in problems[0] and problems[0].startswith("site.yaml:1:")
 
 
-@pytest.mark.parametrize("model", sorted(p.parent.name for p in firmware_dir().glob("*/profile.yaml")))
+@pytest.mark.parametrize(
+    "model", sorted(p.parent.name for p in firmware_dir().glob("*/profile.yaml"))
+)
 def test_every_firmware_profile_validates(model: str, host) -> None:  # type: ignore[no-untyped-def]
     profile = load_hardware_profile(model)
     assert profile.model == model

@@ -12,13 +12,13 @@ from typing import Any, Literal
 import numpy as np
 import pytest
 
-from appliance import Camera, CameraSettings, DeviceUnavailable, Frame, hookimpl
+from appliance import Camera, CameraSettings, DeviceUnavailable, Frame, SystemClock, hookimpl
 from appliance._pipeline.frame_queue import FrameQueue
 from appliance.testing import FakeClock, FakeRecognizer
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
+async def wait_for(predicate: Any, limit_s: float = 10.0) -> None:
+    for _ in range(int(limit_s / 0.02)):
         if predicate():
             return
         await asyncio.sleep(0.02)
@@ -53,9 +53,10 @@ async def test_stop_mid_stream_stores_the_vehicle_in_view(tmp_path: Path) -> Non
 
     config = {
         "recognition": {"type": "fake", "plate": "8DEF456"},
-        "cameras": [{"name": "gate", "type": "fake", "frames": 100000}],
+        "cameras": [{"name": "gate", "type": "fake", "frames": 100000, "fps": 25}],
     }
-    async with make_appliance(tmp_path / "box", config=config) as box:
+    # Real time: the camera paces itself as a live one would, so the worker keeps up.
+    async with make_appliance(tmp_path / "box", config=config, clock=SystemClock()) as box:
         await wait_for(lambda: box.cameras["gate"].frames > 20)
         assert await box.store.count_reads() == 0  # the vehicle is still in view
     # Stopped: the open track was flushed and committed before the store closed.
@@ -63,21 +64,36 @@ async def test_stop_mid_stream_stores_the_vehicle_in_view(tmp_path: Path) -> Non
         assert [r.text for r in await reopened.store.recent_reads()] == ["8DEF456"]
 
 
-async def test_a_camera_bug_is_isolated(appliance_host: Any, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_camera_bug_is_isolated(
+    appliance_host: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     config = {
         "recognition": {"type": "fake", "plate": "5XYZ789"},
         "cameras": [
-            {"name": "broken", "type": "fake", "frames": 50, "fail_after": 2},
+            {"name": "broken", "type": "fake", "frames": 50, "fail_after": 0},
             {"name": "good", "type": "fake", "frames": 8},
         ],
     }
-    async with appliance_host(config=config) as box:
-        await wait_for(lambda: box.cameras["broken"].state == "failed")
+    # Real time: with a shared fake clock the broken camera's backoff sleeps would move the
+    # good camera's frame times apart too.
+    async with appliance_host(config=config, clock=SystemClock()) as box:
         await wait_for(lambda: box.cameras["good"].state == "ended")
-        assert "RuntimeError: fake camera bug" in (box.cameras["broken"].error or "")
         await wait_for(lambda: metric(box, "alprbox_reads_total", camera="good") == 1)
+        assert box.cameras["broken"].state == "failed"
+        assert box.cameras["broken"].error == "RuntimeError: fake camera bug"
     tracebacks = [r for r in caplog.records if r.exc_info and "broken" in r.getMessage()]
-    assert len(tracebacks) == 1, "a failing camera logs its traceback once, not per retry"
+    assert len(tracebacks) == 1
+
+
+async def test_a_flapping_camera_logs_its_traceback_once(
+    appliance_host: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {"cameras": [{"name": "flaps", "type": "fake", "frames": 50, "fail_after": 2}]}
+    async with appliance_host(config=config) as box:
+        # Two frames, a crash, a restart: wait for ten such rounds.
+        await wait_for(lambda: box.cameras["flaps"].frames >= 20)
+    tracebacks = [r for r in caplog.records if r.exc_info and "flaps" in r.getMessage()]
+    assert len(tracebacks) == 1
 
 
 class FlakySettings(CameraSettings):
@@ -145,18 +161,20 @@ async def test_frame_queue_drops_oldest_and_never_blocks() -> None:
 async def test_bad_frame_is_skipped_with_one_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from appliance._config import PipelineSettings
     from appliance._metrics import Metrics
     from appliance._pipeline.gate import FrameGate
     from appliance._pipeline.recognition_worker import RecognitionWorker
     from appliance._pipeline.tracker import PlateTracker
-    from appliance._config import PipelineSettings
-    from concurrent.futures import ThreadPoolExecutor
     from appliance.base import PluginContext
     from appliance.testing import FakeRecognizerSettings
 
     clock = FakeClock()
     recognizer = BrokenFrameRecognizer(
-        FakeRecognizerSettings(plate="6GHI012"), PluginContext(logging.getLogger("t"), tmp_path, clock)
+        FakeRecognizerSettings(plate="6GHI012"),
+        PluginContext(logging.getLogger("t"), tmp_path, clock),
     )
     stored: list[Any] = []
 
@@ -166,8 +184,15 @@ async def test_bad_frame_is_skipped_with_one_log_line(
     queue = FrameQueue(100)
     metrics = Metrics()
     worker = RecognitionWorker(
-        "gate", queue, FrameGate(PipelineSettings(gate_threshold=0, max_detect_fps=60)),
-        PlateTracker("gate", 1.5, 0.3), recognizer, ThreadPoolExecutor(1), sink, metrics, clock,
+        "gate",
+        queue,
+        FrameGate(PipelineSettings(gate_threshold=0, max_detect_fps=60)),
+        PlateTracker("gate", 1.5, 0.3),
+        recognizer,
+        ThreadPoolExecutor(1),
+        sink,
+        metrics,
+        clock,
     )
     for i in range(6):
         image = np.full((120, 160, 3), 200 if i % 2 else 7, np.uint8)  # every other frame "corrupt"

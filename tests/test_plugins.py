@@ -12,9 +12,7 @@ from appliance._plugins import create_plugin_host
 from appliance.testing import FAKES, FakeCamera
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in dir(hookspecs) if n.startswith("appliance_")]
-)
+@pytest.mark.parametrize("name", [n for n in dir(hookspecs) if n.startswith("appliance_")])
 def test_every_hook_is_documented(name: str) -> None:
     doc = inspect.getdoc(getattr(hookspecs, name)) or ""
     summary = doc.splitlines()[0] if doc else ""

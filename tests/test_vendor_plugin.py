@@ -27,7 +27,8 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run(
         [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(EXAMPLE)],
-        check=True, cwd=work,
+        check=True,
+        cwd=work,
     )
     [wheel] = wheels.glob("gatecam_alprbox-1.0.0-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True)
@@ -91,8 +92,17 @@ def test_vendor_camera_runs_through_the_host(installed_plugin: dict[str, str]) -
 
 def test_vendor_reuses_the_host_conformance_suite(installed_plugin: dict[str, str]) -> None:
     result = run(
-        installed_plugin, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "--rootdir", str(EXAMPLE), "-c", str(EXAMPLE / "pyproject.toml"), str(EXAMPLE / "tests"),
+        installed_plugin,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(EXAMPLE),
+        "-c",
+        str(EXAMPLE / "pyproject.toml"),
+        str(EXAMPLE / "tests"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout.splitlines()[-1]

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from .._metrics import Metrics
 from ..base import Camera, Clock
 from ..errors import AuthFailed, DeviceUnavailable, PluginConfigError
-from .._metrics import Metrics
 from .frame_queue import FrameQueue
 
 logger = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class CameraSupervisor:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._got_frames = False
+        self._last_bug: str | None = None
         self._label = f"Camera '{camera.name}' ({type(camera).__name__})"
 
     async def run(self) -> None:
@@ -89,10 +90,14 @@ class CameraSupervisor:
                     self._down("failed", f"configuration error: {err}")
                     return
                 except Exception as err:
-                    # A bug in the plugin: log it once with its traceback, keep the box running.
-                    if self.status.state != "failed":
+                    # A bug in the plugin: its traceback is logged once per distinct error, even
+                    # when the camera flaps between working and failing; the box keeps running.
+                    signature = f"{type(err).__name__}: {err}"
+                    if signature != self._last_bug:
                         logger.exception("%s failed with an unexpected error", self._label)
-                    self._set("failed", f"{type(err).__name__}: {err}")
+                        self._last_bug = signature
+                    self._set("failed", signature)
+                    self._metrics.camera_up.labels(self.camera.name).set(0)
                 finally:
                     await self._close_quietly()
                 if self._got_frames:  # it worked for a while: start backing off afresh
@@ -110,23 +115,24 @@ class CameraSupervisor:
     async def _stream(self) -> None:
         self._got_frames = False
         await self.camera.open()
+        loop = asyncio.get_running_loop()
         frames = self.camera.frames()
         sequence = 0
         try:
-            while True:
-                try:
-                    frame = await asyncio.wait_for(anext(frames), self._frame_timeout)
-                except StopAsyncIteration:
-                    return
-                except TimeoutError:
-                    raise DeviceUnavailable(
-                        f"no frame for {self._frame_timeout:g} s"
-                    ) from None
-                sequence += 1
-                if frame.camera != self.camera.name or frame.sequence == 0:
-                    frame = dataclasses.replace(frame, camera=self.camera.name, sequence=sequence)
-                self._on_frame(frame.timestamp)
-                self.queue.put(frame)
+            # The watchdog is wall-clock time on purpose: a frozen device is frozen in real time,
+            # whatever clock the plugin stamps frames with.
+            async with asyncio.timeout(self._frame_timeout) as watchdog:
+                async for frame in frames:
+                    watchdog.reschedule(loop.time() + self._frame_timeout)
+                    sequence += 1
+                    if frame.camera != self.camera.name or frame.sequence == 0:
+                        frame = dataclasses.replace(
+                            frame, camera=self.camera.name, sequence=sequence
+                        )
+                    self._on_frame(frame.timestamp)
+                    self.queue.put(frame)
+        except TimeoutError:
+            raise DeviceUnavailable(f"no frame for {self._frame_timeout:g} s") from None
         finally:
             aclose = getattr(frames, "aclose", None)
             if aclose is not None:
@@ -147,8 +153,9 @@ class CameraSupervisor:
 
     def _down(self, state: State, error: str) -> None:
         if self.status.state != state or self.status.error != error:
-            logger.warning("%s %s: %s", self._label,
-                           "offline" if state == "reconnecting" else "failed", error)
+            logger.warning(
+                "%s %s: %s", self._label, "offline" if state == "reconnecting" else "failed", error
+            )
         self._set(state, error)
         self._metrics.camera_up.labels(self.camera.name).set(0)
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 
-from ..base import Clock, Recognizer
 from .._metrics import Metrics
+from ..base import Clock, Recognizer
 from ..models import PlateDetection, PlateRead
 from .frame_queue import FrameQueue
 from .gate import FrameGate
@@ -26,6 +27,7 @@ ReadSink = Callable[[PlateRead], Awaitable[None]]
 # How often open tracks are checked for expiry while no frame arrives (a stalled camera must
 # not hold a vehicle's read back forever).
 _IDLE_TICK = 1.0
+_ERROR_LOG_INTERVAL = 600.0
 
 
 class RecognitionWorker:
@@ -50,7 +52,7 @@ class RecognitionWorker:
         self._sink = sink
         self._metrics = metrics
         self._clock = clock
-        self._failing = False
+        self._logged_errors: dict[str, float] = {}
 
     async def run(self) -> None:
         """Process frames until the queue is closed and drained, then flush open tracks."""
@@ -65,8 +67,9 @@ class RecognitionWorker:
                 if frame is None:
                     break
                 await self._emit(self._tracker.expire(frame.timestamp))
-                if not self._gate.admit(frame.image, frame.timestamp.timestamp(),
-                                        self._tracker.active):
+                if not self._gate.admit(
+                    frame.image, frame.timestamp.timestamp(), self._tracker.active
+                ):
                     self._metrics.frames_gated.labels(self.camera).inc()
                     continue
                 self._metrics.detector_runs.labels(self.camera).inc()
@@ -77,21 +80,30 @@ class RecognitionWorker:
                     )
                 except Exception as err:
                     self._metrics.frame_errors.labels(self.camera).inc()
-                    if not self._failing:
-                        logger.error(
-                            "Camera '%s': recognizer could not process frame %d: %s: %s",
-                            self.camera, frame.sequence, type(err).__name__, err,
-                        )
-                        self._failing = True
+                    self._log_frame_error(frame.sequence, err)
                     continue
-                if self._failing:
-                    logger.info("Camera '%s': recognizer processing frames again", self.camera)
-                    self._failing = False
                 self._metrics.recognize_seconds.labels(self.camera).observe(loop.time() - started)
                 await self._emit(self._tracker.update(frame, detections))
         finally:
             # Shutdown or camera end: vehicles still in view become reads, nothing is lost.
             await self._emit(self._tracker.flush())
+
+    def _log_frame_error(self, sequence: int, err: Exception) -> None:
+        # A corrupt stream can fail on every other frame: say so once per kind of error every
+        # few minutes (the metric counts each one), not once per frame.
+        signature = f"{type(err).__name__}: {err}"
+        now = time.monotonic()
+        last = self._logged_errors.get(signature)
+        if last is not None and now - last < _ERROR_LOG_INTERVAL:
+            return
+        self._logged_errors[signature] = now
+        logger.error(
+            "Camera '%s': recognizer could not process frame %d: %s (frames like it are skipped "
+            "and counted in alprbox_frame_errors_total)",
+            self.camera,
+            sequence,
+            signature,
+        )
 
     async def _emit(self, reads: list[PlateRead]) -> None:
         for read in reads:

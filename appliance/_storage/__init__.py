@@ -139,8 +139,10 @@ class Store:
             await self._writer
             self._writer = None
         loop = asyncio.get_running_loop()
-        for conn, pool in ((self._write_conn, self._writer_thread),
-                           (self._read_conn, self._reader_thread)):
+        for conn, pool in (
+            (self._write_conn, self._writer_thread),
+            (self._read_conn, self._reader_thread),
+        ):
             if conn is not None:
                 await loop.run_in_executor(pool, conn.close)
         self._writer_thread.shutdown()
@@ -176,9 +178,9 @@ class Store:
                 else:
                     future.set_exception(value)
 
-    def _commit(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]) -> list[
-        tuple[bool, Any]
-    ]:
+    def _commit(
+        self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]
+    ) -> list[tuple[bool, Any]]:
         conn = self._write_conn
         assert conn is not None
         results: list[tuple[bool, Any]] = []
@@ -239,7 +241,9 @@ class Store:
             self._cipher.plate_index(read.text),
             self._cipher.encrypt(payload, associated),
         )
-        crop = self._cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
+        crop = (
+            self._cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
+        )
 
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -288,7 +292,9 @@ class Store:
         return self._cipher.decrypt(bytes(blob), _read_ad(read_id, camera, seen_at) + b"|crop")
 
     async def count_reads(self) -> int:
-        return int(await self._read(lambda c: c.execute("SELECT count(*) FROM reads").fetchone()[0]))
+        return int(
+            await self._read(lambda c: c.execute("SELECT count(*) FROM reads").fetchone()[0])
+        )
 
     def _decode_read(self, read_id: str, camera: str, seen_at: str, payload: bytes) -> PlateRead:
         data = json.loads(self._cipher.decrypt(bytes(payload), _read_ad(read_id, camera, seen_at)))
@@ -309,7 +315,9 @@ class Store:
     # -- users ------------------------------------------------------------------------------
 
     async def user_count(self) -> int:
-        return int(await self._read(lambda c: c.execute("SELECT count(*) FROM users").fetchone()[0]))
+        return int(
+            await self._read(lambda c: c.execute("SELECT count(*) FROM users").fetchone()[0])
+        )
 
     async def create_user(
         self, username: str, password_hash: str, role: str, organization: str
@@ -333,8 +341,16 @@ class Store:
         )
         if row is None:
             return None
-        locked = datetime.fromisoformat(row[6]) if row[6] else None
-        return User(*row[:6], locked_until=locked)
+        user_id, name, password_hash, role, organization, failed, locked = row
+        return User(
+            id=user_id,
+            username=name,
+            password_hash=password_hash,
+            role=role,
+            organization=organization,
+            failed_logins=failed,
+            locked_until=datetime.fromisoformat(locked) if locked else None,
+        )
 
     async def update_login_state(
         self,

@@ -1,9 +1,9 @@
 from typing import Any
 
 import pytest
+from gatecam_alprbox import plugin
 
 from appliance.testing import CameraConformance
-from gatecam_alprbox import plugin
 
 pytest_plugins = ["appliance.testing"]  # the host's test kit
 
@@ -16,5 +16,9 @@ class TestGateCam(CameraConformance):
     @pytest.fixture
     def camera_settings(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         monkeypatch.setenv("GATECAM_PASSWORD", "secret")
-        return {"type": "gatecam", "name": "gate", "address": "10.0.0.9:80",
-                "password": "env:GATECAM_PASSWORD"}
+        return {
+            "type": "gatecam",
+            "name": "gate",
+            "address": "10.0.0.9:80",
+            "password": "env:GATECAM_PASSWORD",
+        }

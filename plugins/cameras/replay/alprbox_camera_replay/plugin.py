@@ -36,16 +36,22 @@ class ReplaySettings(CameraSettings):
         "demo clip.",
     )
     fps: float | None = Field(
-        default=None, gt=0, le=120, title="Frames per second",
+        default=None,
+        gt=0,
+        le=120,
+        title="Frames per second",
         description="Playback rate; default the file's own rate (images: 10).",
     )
     loop: bool = Field(default=True, title="Loop", description="Start again at the end.")
     realtime: bool = Field(
-        default=True, title="Real time",
+        default=True,
+        title="Real time",
         description="Pace frames at the playback rate; off delivers them as fast as they decode.",
     )
     image_seconds: float = Field(
-        default=2.0, gt=0, title="Seconds per image",
+        default=2.0,
+        gt=0,
+        title="Seconds per image",
         description="How long each image of a folder is shown.",
     )
 
@@ -161,8 +167,9 @@ class ReplayCamera(Camera):
     def _skip(self, why: str) -> None:
         self._bad_frames += 1
         if self._bad_frames == 1:  # once, not once per frame: a bad file can have thousands
-            logger.warning("Camera '%s' (replay): %s; skipping it (further ones counted only)",
-                           self.name, why)
+            logger.warning(
+                "Camera '%s' (replay): %s; skipping it (further ones counted only)", self.name, why
+            )
 
 
 def _images_in(folder: Path) -> list[Path]:

@@ -1,0 +1,84 @@
+"""The console's aiohttp application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from .._appliance import Appliance
+from . import auth, live, routes
+from .keys import APPLIANCE, LOGIN_GUARD, SESSIONS, STOPPING
+from .lockout import LoginGuard
+from .sessions import IDLE_TIMEOUT, SessionStore
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+#: Pages carry no inline script or style, so the policy can forbid both outright.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self'; script-src 'self'; style-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# Forms are a few fields; nothing legitimate posts more.
+_MAX_BODY = 64 * 1024
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    # on_response_prepare also covers error pages, redirects, static files and the live stream.
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"
+    else:
+        # Every other response may carry plate data or session state: never keep a copy.
+        response.headers["Cache-Control"] = "no-store"
+
+
+async def _end_live_streams(app: web.Application) -> None:
+    app[STOPPING].set()
+
+
+def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> web.Application:
+    """Build the console for ``appliance``.
+
+    :param idle_timeout: seconds of inactivity before a session locks (CJIS: at most 30 min).
+        Time is read from ``appliance.clock``, so tests drive it with a fake clock.
+    """
+    app = web.Application(middlewares=[auth.session_middleware], client_max_size=_MAX_BODY)
+    app[APPLIANCE] = appliance
+    app[SESSIONS] = SessionStore(appliance.clock.monotonic, idle_timeout=idle_timeout)
+    app[LOGIN_GUARD] = LoginGuard()
+    app[STOPPING] = asyncio.Event()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("appliance._web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app.on_response_prepare.append(_add_security_headers)
+    app.on_shutdown.append(_end_live_streams)
+
+    r = app.router
+    r.add_get("/", routes.live_page)
+    r.add_get("/login", auth.login_page)
+    r.add_post("/login", auth.login_submit)
+    r.add_post("/logout", auth.logout)
+    r.add_get("/events", live.events)
+    r.add_get("/reads/{read_id:[A-Za-z0-9_-]{1,64}}/crop.jpg", routes.crop)
+    r.add_get("/plugins", routes.plugins_page)
+    r.add_get("/api/reads", routes.api_reads)
+    r.add_get("/healthz", routes.healthz)
+    r.add_get("/metrics", routes.metrics)
+    r.add_static("/static/", STATIC_DIR)
+    return app

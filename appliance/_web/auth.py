@@ -1,0 +1,188 @@
+"""Console sign-in: the session middleware, login and logout, CSRF checks and cookie flags."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import re
+import secrets
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from .keys import APPLIANCE, LOGIN_GUARD, SESSIONS
+from .lockout import LOCKOUT, authenticate
+from .sessions import Session
+
+logger = logging.getLogger(__name__)
+
+SESSION_COOKIE = "alprbox_session"
+#: Double-submit token for the login form, which has no session to hold a CSRF token yet.
+LOGIN_COOKIE = "alprbox_login"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+# favicon.ico is public so the browser's automatic request gets a plain 404, not a login page.
+_PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/favicon.ico"})
+_STATIC = "/static/"
+#: Script-driven endpoints answer 401: a redirect to an HTML login page means nothing to them.
+_NO_REDIRECT = ("/api/", "/events")
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+MESSAGES = {
+    "invalid": "Invalid username or password.",
+    "locked": (
+        "Too many failed sign-in attempts. Sign-in for this account is locked for "
+        f"{int(LOCKOUT.total_seconds() // 60)} minutes; try again later or ask an administrator."
+    ),
+    "timeout": "Your session was locked after 30 minutes of inactivity. Please sign in again.",
+}
+
+
+def current_session(request: web.Request) -> Session | None:
+    return request.app[SESSIONS].get(request.cookies.get(SESSION_COOKIE))
+
+
+def require_session(request: web.Request) -> Session:
+    session = current_session(request)
+    if session is None:
+        raise web.HTTPUnauthorized(text="Sign in first.")
+    return session
+
+
+def _is_public(path: str) -> bool:
+    return path in _PUBLIC or path.startswith(_STATIC)
+
+
+def _is_user_activity(request: web.Request) -> bool:
+    # Crops, scripts and the live stream load by themselves; only pages the user opens and forms
+    # they send count (Sec-Fetch-Dest: document), or an open live page would never lock.
+    if request.path == "/events":
+        return False
+    return request.headers.get("Sec-Fetch-Dest", "document") == "document"
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every route needs a session unless listed as public: new routes are protected by default."""
+    session = current_session(request)
+    if session is None and not _is_public(request.path):
+        if request.path.startswith(_NO_REDIRECT):
+            raise web.HTTPUnauthorized(text="Sign in first.")
+        raise web.HTTPSeeOther("/login")
+    if session is not None and _is_user_activity(request):
+        request.app[SESSIONS].touch(session)
+    if request.method not in _SAFE_METHODS:
+        await _check_csrf(request, session)
+    return await handler(request)
+
+
+async def _check_csrf(request: web.Request, session: Session | None) -> None:
+    if request.path == "/login":
+        expected = request.cookies.get(LOGIN_COOKIE)
+    else:
+        expected = session.csrf if session is not None else None
+    sent: Any = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        sent = (await request.post()).get(CSRF_FIELD)
+    if not (expected and isinstance(sent, str)
+            and hmac.compare_digest(sent.encode(), expected.encode())):
+        logger.warning("Rejected %s %s from %s: CSRF token missing or wrong",
+                       request.method, request.path, request.remote)
+        raise web.HTTPForbidden(text="Missing or invalid CSRF token. Reload the page and retry.")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cookie_flags(request: web.Request) -> dict[str, Any]:
+    # Off loopback the console must be behind TLS; a Secure cookie refuses to travel without it.
+    host = request.app[APPLIANCE].config.root.console.host
+    secure = request.secure or not _is_loopback(host)
+    return {"httponly": True, "samesite": "Strict", "secure": secure}
+
+
+def _login_response(
+    request: web.Request, message: str | None, *, status: int = 200, username: str = ""
+) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    # Keep an existing token: another tab or a stray request to /login must not invalidate a
+    # form already on screen.
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not _TOKEN.fullmatch(token):
+        token = secrets.token_urlsafe(32)
+    context = {
+        "title": "Sign in",
+        "user": None,
+        "site": appliance.config.root.site.name,
+        "banner": appliance.config.root.console.banner,
+        "message": MESSAGES.get(message or ""),
+        "message_kind": message,
+        "csrf_token": token,
+        "username": username,
+    }
+    response = aiohttp_jinja2.render_template("login.html", request, context, status=status)
+    response.set_cookie(LOGIN_COOKIE, token, path="/login", **cookie_flags(request))
+    if SESSION_COOKIE in request.cookies:
+        response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def login_page(request: web.Request) -> web.Response:
+    if current_session(request) is not None:
+        raise web.HTTPSeeOther("/")
+    timed_out = request.app[SESSIONS].pop_timed_out(request.cookies.get(SESSION_COOKIE))
+    return _login_response(request, "timeout" if timed_out else None)
+
+
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    username = form.get("username")
+    password = form.get("password")
+    username = username.strip()[:128] if isinstance(username, str) else ""
+    password = password[:1024] if isinstance(password, str) else ""
+    if not username or not password:
+        return _login_response(request, "invalid", status=401, username=username)
+    appliance = request.app[APPLIANCE]
+    store = appliance.store
+    if store is None:
+        raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
+    remote = request.remote or ""
+    result = await authenticate(
+        store, request.app[LOGIN_GUARD], username, password, appliance.clock.now(), remote
+    )
+    if result.outcome != "ok" or result.user is None:
+        return _login_response(request, result.outcome, status=401, username=username)
+    user = result.user
+    session = request.app[SESSIONS].create(user.username, user.role, user.organization)
+    await store.record_event(
+        "login", user.username,
+        {"role": user.role, "organization": user.organization, "remote": remote},
+    )
+    logger.info("Console sign-in: %r (%s) from %s", user.username, user.role, remote)
+    response = web.HTTPSeeOther("/")
+    response.set_cookie(SESSION_COOKIE, session.token, path="/", **cookie_flags(request))
+    response.del_cookie(LOGIN_COOKIE, path="/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    session = require_session(request)
+    request.app[SESSIONS].end(session.token)
+    store = request.app[APPLIANCE].store
+    if store is not None:
+        await store.record_event("logout", session.username, {"remote": request.remote or ""})
+    logger.info("Console sign-out: %r", session.username)
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response

@@ -1,0 +1,70 @@
+"""How reads and pages are presented: site time zone, the JSON shape of a read, page context."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from .._appliance import Appliance
+from ..models import PlateRead
+from .auth import CSRF_FIELD, current_session
+from .keys import APPLIANCE
+
+logger = logging.getLogger(__name__)
+
+_UTC = ZoneInfo("UTC")
+
+
+def site_zone(appliance: Appliance) -> ZoneInfo:
+    name = appliance.config.root.site.timezone
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("Unknown site time zone %r; showing times in UTC", name)
+        return _UTC
+
+
+def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
+    if moment is None:
+        return "—"
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def crop_url(read_id: str) -> str:
+    # Only the opaque read id ever goes into a URL: access logs record URLs, never plates.
+    return f"/reads/{read_id}/crop.jpg"
+
+
+def read_view(read: PlateRead, zone: ZoneInfo, *, has_crop: bool = True) -> dict[str, Any]:
+    """One read as the page, the JSON API and the live stream show it."""
+    return {
+        "id": read.id,
+        "text": read.text,
+        "confidence": round(read.confidence, 4),
+        "camera": read.camera,
+        "first_seen": read.first_seen.astimezone(zone).isoformat(),
+        "time": local_time(read.first_seen, zone),
+        "crop_url": crop_url(read.id) if has_crop else None,
+    }
+
+
+def render_page(
+    request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """Render a signed-in page with what the layout needs (user, CSRF token, site)."""
+    session = current_session(request)
+    appliance = request.app[APPLIANCE]
+    full = {
+        "user": session,
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": session.csrf if session else "",
+        "site": appliance.config.root.site.name,
+        "path": request.path,
+        **context,
+    }
+    return aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -1,0 +1,103 @@
+"""Server-side console sessions with the CJIS idle lock.
+
+Sessions live in memory only: a restart signs everyone out, which is the safe direction, and no
+session secret ever reaches the disk or a litestream replica. The browser holds a random token.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+#: CJIS Security Policy 5.5.5: lock a session after at most 30 minutes of inactivity.
+IDLE_TIMEOUT = 30 * 60.0
+#: Even an active session signs in again after a working day.
+MAX_AGE = 12 * 3600.0
+#: How long the login page remembers that a token timed out, to say so.
+_TOMBSTONE_SECONDS = 24 * 3600.0
+_MAX_TOMBSTONES = 10_000
+
+
+@dataclass
+class Session:
+    token: str
+    username: str
+    role: str
+    organization: str
+    csrf: str
+    created: float
+    last_active: float
+
+
+class SessionStore:
+    """Sessions by token. ``clock`` returns monotonic seconds (tests drive a fake one)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_age: float = MAX_AGE,
+    ) -> None:
+        self._clock = clock
+        self.idle_timeout = idle_timeout
+        self.max_age = max_age
+        self._sessions: dict[str, Session] = {}
+        self._timed_out: dict[str, float] = {}
+
+    def create(self, username: str, role: str, organization: str) -> Session:
+        now = self._clock()
+        session = Session(
+            token=secrets.token_urlsafe(32),
+            username=username,
+            role=role,
+            organization=organization,
+            csrf=secrets.token_urlsafe(32),
+            created=now,
+            last_active=now,
+        )
+        self._sessions[session.token] = session
+        return session
+
+    def get(self, token: str | None) -> Session | None:
+        """The live session for ``token``; an expired one is ended and remembered as timed out."""
+        if not token:
+            return None
+        session = self._sessions.get(token)
+        if session is None:
+            return None
+        now = self._clock()
+        if (now - session.last_active >= self.idle_timeout
+                or now - session.created >= self.max_age):
+            del self._sessions[token]
+            self._remember_timeout(token, now)
+            logger.info("Console session of %r locked after inactivity", session.username)
+            return None
+        return session
+
+    def touch(self, session: Session) -> None:
+        """Record user activity: only this postpones the idle lock."""
+        session.last_active = self._clock()
+
+    def end(self, token: str) -> Session | None:
+        return self._sessions.pop(token, None)
+
+    def pop_timed_out(self, token: str | None) -> bool:
+        """Whether ``token`` belonged to a session that timed out (answered once)."""
+        if not token:
+            return False
+        at = self._timed_out.pop(token, None)
+        return at is not None and self._clock() - at < _TOMBSTONE_SECONDS
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _remember_timeout(self, token: str, now: float) -> None:
+        while len(self._timed_out) >= _MAX_TOMBSTONES:
+            # Insertion order is age order: forget the oldest.
+            del self._timed_out[next(iter(self._timed_out))]
+        self._timed_out[token] = now
