@@ -61,6 +61,7 @@ def test_vendor_camera_runs_through_the_host(installed_plugin: dict[str, str]) -
         """
         import asyncio, sys, tempfile
         from pathlib import Path
+        from appliance import SystemClock
         from appliance.testing import make_appliance
 
         async def main():
@@ -70,7 +71,9 @@ def test_vendor_camera_runs_through_the_host(installed_plugin: dict[str, str]) -
                              "password": "env:GATECAM_PASSWORD"}],
             }
             with tempfile.TemporaryDirectory() as tmp:
-                async with make_appliance(Path(tmp), config=config, discover=True) as box:
+                async with make_appliance(
+                    Path(tmp), config=config, discover=True, clock=SystemClock()
+                ) as box:
                     for _ in range(500):
                         if box.cameras["vendor"].frames >= 20:
                             break
