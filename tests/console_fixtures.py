@@ -1,88 +1,36 @@
-"""Helpers for the console tests: a real Appliance with a model-free recognizer plugin.
-
-This module is also the plugin: it registers the ``fake`` recognizer type through the same hook a
-vendor's package uses.
-"""
+"""Helpers for the console tests: a real Appliance with the test kit's model-free recognizer."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import cv2
 import numpy as np
 from aiohttp.test_utils import TestClient
 
-from appliance import (
-    PlateCandidate,
-    PlateDetection,
-    PlateRead,
-    Recognizer,
-    RecognizerSettings,
-    hookimpl,
-)
+from appliance import PlateCandidate, PlateRead
 from appliance._appliance import Appliance
 from appliance._config import parse_config
 from appliance._plugins import create_plugin_host
+from appliance.testing import FAKES, FakeClock
 
 BASE_CONFIG = "recognition: {type: fake}\ncameras: []\n"
 T0 = datetime(2026, 5, 1, 15, 30, 5, tzinfo=UTC)
-
-
-class FakeRecognizerSettings(RecognizerSettings):
-    type: Literal["fake"]
-
-
-class FakeRecognizer(Recognizer):
-    """Finds nothing: the console tests inject reads directly."""
-
-    settings_model = FakeRecognizerSettings
-
-    def recognize(self, image: Any) -> list[PlateDetection]:
-        return []
-
-
-@hookimpl
-def appliance_recognizer_types() -> list[type[Recognizer]]:
-    return [FakeRecognizer]
-
-
-class FakeClock:
-    """Wall and monotonic time that only move when a test says so."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self._now = start
-        self._mono = 1000.0
-
-    def now(self) -> datetime:
-        return self._now
-
-    def monotonic(self) -> float:
-        return self._mono
-
-    def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._mono += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-        await asyncio.sleep(0)
 
 
 @asynccontextmanager
 async def running_appliance(
     data_dir: Path, extra_config: str = "", clock: FakeClock | None = None
 ) -> AsyncIterator[Appliance]:
-    host = create_plugin_host(discover=False, plugins=[sys.modules[__name__]])
+    host = create_plugin_host(discover=False, plugins=[FAKES])
     config = parse_config(BASE_CONFIG + extra_config, "test.yaml", host)
     appliance = Appliance(config=config, plugins=host, data_dir=data_dir,
-                          clock=clock or FakeClock())
+                          clock=clock or FakeClock(T0))
     await appliance.start()
     try:
         yield appliance

@@ -33,7 +33,7 @@ pytestmark = [
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[tuple[str, Appliance]]:
     site = "site: {name: Test City, timezone: America/Los_Angeles}\n"
-    async with running_appliance(tmp_path / "data", site, FakeClock()) as appliance:
+    async with running_appliance(tmp_path / "data", site, FakeClock(T0)) as appliance:
         runner = web.AppRunner(create_app(appliance))
         await runner.setup()
         tcp = web.TCPSite(runner, "127.0.0.1", 0)

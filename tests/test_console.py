@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
-from console_fixtures import FakeClock, csrf_from, jpeg, login, make_read, running_appliance
+from console_fixtures import T0, FakeClock, csrf_from, jpeg, login, make_read, running_appliance
 
 from appliance._appliance import Appliance
 from appliance._auth import needs_rehash, verify_password
@@ -28,7 +28,7 @@ HOSTILE = "<script>alert(1)</script>"
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ async def test_sse_delivers_reads_published_after_connecting(
 
 async def test_plugins_page(admin: Client) -> None:
     html = await (await admin.get("/plugins")).text()
-    assert "console_fixtures" in html
+    assert "appliance.testing.fakes" in html
     assert "recognizer:fake" in html
     assert '<span class="badge">ok</span>' in html
 
