@@ -30,8 +30,22 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
         check=True,
         cwd=work,
     )
-    [wheel] = wheels.glob("gatecam_alprbox-1.0.0-*.whl")
-    subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True)
+    broken = work / "brokencam"
+    (broken / "brokencam").mkdir(parents=True)
+    (broken / "brokencam" / "__init__.py").write_text("import no_such_vendor_sdk\n")
+    (broken / "pyproject.toml").write_text(
+        '[project]\nname = "brokencam"\nversion = "0.1"\n'
+        '[project.entry-points."appliance.plugins"]\nbrokencam = "brokencam"\n'
+    )
+    subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(broken)],
+        check=True,
+        cwd=work,
+    )
+    for wheel in wheels.glob("*.whl"):
+        subprocess.run(
+            [*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True
+        )
     env = {**os.environ, "PYTHONPATH": str(target), "GATECAM_PASSWORD": "secret"}
     return env
 
@@ -50,6 +64,12 @@ def test_vendor_plugin_is_listed_with_its_origin(installed_plugin: dict[str, str
     assert gatecam["distribution"] == "gatecam-alprbox" and gatecam["version"] == "1.0.0"
     assert gatecam["entry_point"] == "appliance.plugins: gatecam = gatecam_alprbox.plugin"
     assert gatecam["provides"] == ["camera:gatecam"]
+    # A plugin that cannot be imported is reported, and the others still load.
+    assert plugins["brokencam"]["status"] == "failed"
+    assert "No module named 'no_such_vendor_sdk'" in plugins["brokencam"]["error"]
+    assert plugins["replay"]["status"] == "ok"
+    assert result.returncode == 1
+    assert "Plugin 'brokencam' (brokencam) failed to import" in result.stderr
     # Without the package on the path the host has never heard of it.
     clean = {k: v for k, v in installed_plugin.items() if k != "PYTHONPATH"}
     without = run(clean, "-m", "appliance", "plugins", "--json")
