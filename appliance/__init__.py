@@ -8,13 +8,21 @@ from .base import (
     Camera,
     Clock,
     Exporter,
+    HotlistBatch,
     HotlistEntry,
     HotlistSource,
     PluginContext,
     Recognizer,
     SystemClock,
 )
-from .errors import ApplianceError, AuthFailed, ConfigError, DeviceUnavailable, PluginConfigError
+from .errors import (
+    ApplianceError,
+    AuthFailed,
+    ConfigError,
+    DeviceUnavailable,
+    HotlistFormatError,
+    PluginConfigError,
+)
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl
 from .models import Frame, PlateCandidate, PlateDetection, PlateRead
 from .settings import (
@@ -41,7 +49,9 @@ __all__ = [
     "Exporter",
     "ExporterSettings",
     "Frame",
+    "HotlistBatch",
     "HotlistEntry",
+    "HotlistFormatError",
     "HotlistSource",
     "HotlistSourceSettings",
     "PlateCandidate",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -110,16 +110,57 @@ class Camera:
 
 @dataclass(frozen=True)
 class HotlistEntry:
-    """One plate on a hot list."""
+    """One plate on a hot list, with what an officer needs to verify a hit against it.
+
+    ``plate`` is as listed (the host normalizes it for matching); in locally entered lists it may
+    hold ``*`` for one unknown character. ``category`` is the list's own classification (the NCIC
+    file, a DMV status, a BOLO category); ``reference`` its record number (NCIC number, case
+    number); ``agency`` the entering agency's ORI. Hot-list data is sensitive: the host stores it
+    encrypted and never logs it above debug level.
+    """
 
     plate: str
     state: str | None = None
+    plate_type: str | None = None
+    category: str = ""
     reason: str = ""
     reference: str = ""
+    agency: str = ""
+    entered: date | None = None
+    expires: date | None = None
+    vehicle_year: int | None = None
+    vehicle_make: str | None = None
+    vehicle_model: str | None = None
+    vehicle_colour: str | None = None
+    #: hits on covert entries are recorded but shown only to privileged roles
+    covert: bool = False
+
+
+@dataclass(frozen=True)
+class HotlistBatch:
+    """A whole list as fetched or imported, and what was left out of it and why.
+
+    ``dropped`` counts records excluded by law or policy, by reason (for example Immigration
+    Violator records, Gov. Code 7284.6); the host records the counts in the audit trail and the
+    transparency figures. ``skipped`` holds messages about records that could not be used (a
+    duplicate, a malformed plate), each naming its line; the rest of the list is still good.
+    """
+
+    entries: tuple[HotlistEntry, ...]
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    skipped: tuple[str, ...] = ()
 
 
 class HotlistSource:
-    """A hot list the host refreshes on schedule."""
+    """A hot list the host refreshes on schedule.
+
+    :meth:`fetch` downloads and returns the whole list; :meth:`parse` turns a file of the list's
+    format into a batch (``alprbox hotlist import`` uses it). Raise
+    :class:`~appliance.errors.HotlistFormatError` (naming the line) for a file that cannot be
+    trusted as a whole, :class:`~appliance.errors.DeviceUnavailable` when the feed cannot be
+    reached: the host then keeps the previous list and says why. Plugins contain no sleep loops;
+    the host schedules refreshes every ``refresh_every``.
+    """
 
     settings_model: ClassVar[type[HotlistSourceSettings]]
     refresh_every: ClassVar[timedelta] = timedelta(hours=12)
@@ -128,9 +169,16 @@ class HotlistSource:
         self.settings = settings
         self.context = context
 
-    async def fetch(self) -> list[HotlistEntry]:
+    async def fetch(self) -> HotlistBatch:
         """Return the whole current list. Raise rather than return a partial list."""
         raise NotImplementedError
+
+    def parse(self, data: bytes) -> HotlistBatch:
+        """Parse a file in this list's format (for imports and for :meth:`fetch`)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections."""
 
 
 class Exporter:

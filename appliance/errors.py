@@ -24,6 +24,13 @@ class PluginConfigError(ApplianceError):
     """The plugin's settings cannot work (wrong path, unsupported mode); that instance stops."""
 
 
+class HotlistFormatError(ApplianceError):
+    """A hot-list file cannot be trusted as a whole (truncated, wrong encoding, not a list).
+
+    The message names the line (``line 12: ...``); the host keeps the previous list active.
+    """
+
+
 class ConfigError(ApplianceError):
     """A site configuration file is invalid. ``problems`` holds one message per error."""
 

@@ -46,7 +46,25 @@ class HotlistSourceSettings(PluginSettings):
     """Settings every hot-list source has."""
 
     type: str = Field(title="Source type", description="Which hot-list plugin fetches this list.")
-    name: str = Field(title="Name", description="Short unique name of this list.")
+    name: str = Field(
+        title="Name",
+        description="Short unique name of this list.",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    )
+    refresh_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24,
+        title="Refresh every (hours)",
+        description="How often the host fetches the list; default the plugin's own. General "
+        "lists must refresh at least daily (Vallejo 426.4(f)(4)).",
+    )
+    max_age_hours: float = Field(
+        default=24,
+        gt=0,
+        title="Maximum age (hours)",
+        description="Hits from a list not refreshed for this long are marked stale.",
+    )
 
 
 class ExporterSettings(PluginSettings):

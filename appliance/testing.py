@@ -39,7 +39,15 @@ from . import hookimpl
 from ._appliance import Appliance
 from ._config import parse_config
 from ._plugins import create_plugin_host
-from .base import Camera, Exporter, HotlistEntry, HotlistSource, PluginContext, Recognizer
+from .base import (
+    Camera,
+    Exporter,
+    HotlistBatch,
+    HotlistEntry,
+    HotlistSource,
+    PluginContext,
+    Recognizer,
+)
 from .models import Frame, Image, PlateCandidate, PlateDetection, PlateRead
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
@@ -164,8 +172,12 @@ class FakeHotlist(HotlistSource):
     settings_model = FakeHotlistSettings
     settings: FakeHotlistSettings
 
-    async def fetch(self) -> list[HotlistEntry]:
-        return [HotlistEntry(plate=p, reason="test") for p in self.settings.plates]
+    async def fetch(self) -> HotlistBatch:
+        return HotlistBatch(
+            tuple(
+                HotlistEntry(plate=p, category="test", reason="test") for p in self.settings.plates
+            )
+        )
 
 
 class _Fakes:
