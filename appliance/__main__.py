@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from ._config import SiteConfig, demo_config_text, load_config_file, parse_config
+from ._config import SiteConfig, load_config_file, parse_config
 from ._logging import configure_logging
 from ._plugins import PluginHost, create_plugin_host
 from .errors import ConfigError
@@ -62,6 +62,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="list loaded plugins, where they came from, status")
     plugins.add_argument("--json", action="store_true", help="one JSON object per plugin")
+
+    hotlist = sub.add_parser("hotlist", help="hot lists: import a file, show status, match a plate")
+    hotlist_sub = hotlist.add_subparsers(dest="hotlist_command", required=True, metavar="ACTION")
+    for name, text in (
+        ("import", "import a list file in a source's format (e.g. an NCIC extract)"),
+        ("status", "each list's size, age, last refresh and error"),
+        ("match", "match a plate against the active lists, explaining each hit"),
+    ):
+        action = hotlist_sub.add_parser(name, help=text)
+        action.add_argument(
+            "--config",
+            type=Path,
+            default=os.environ.get("ALPRBOX_CONFIG"),
+            help="site config (default $ALPRBOX_CONFIG, else the demo's)",
+        )
+        action.add_argument("--data-dir", type=Path, help="override the data directory")
+        if name == "import":
+            action.add_argument("source", help="the list's name in the config (e.g. ncic)")
+            action.add_argument("file", type=Path)
+        if name == "match":
+            action.add_argument("plate")
+            action.add_argument("--state", help="two-letter state of the read, if known")
+        action.add_argument("--json", action="store_true", help="JSON output")
 
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
@@ -161,6 +184,21 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_hotlist(args: argparse.Namespace) -> int:
+    from ._hotlist.cli import run_hotlist_command
+
+    host = create_plugin_host()
+    if args.config:
+        config = load_config_file(args.config, host)
+        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+    else:
+        from ._demo import demo_config
+
+        config = demo_config(host, None)
+        data_dir = args.data_dir or default_data_dir("demo")
+    return asyncio.run(run_hotlist_command(args, config, host, data_dir))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     host = create_plugin_host()
     problems: list[str] = []
@@ -182,9 +220,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_demo(args))
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from ._demo import demo_config, start_demo_feeds
+    from ._serve import serve
+
     host = create_plugin_host()
-    config = parse_config(demo_config_text(), "<embedded demo config>", host)
-    return _serve(config, host, args.data_dir or default_data_dir("demo"), args, [])
+    feeds = await start_demo_feeds()
+    try:
+        config = demo_config(host, feeds.base_url if feeds else None)
+        return await serve(
+            config,
+            host,
+            args.data_dir or default_data_dir("demo"),
+            listen=args.host,
+            port=args.port,
+        )
+    finally:
+        if feeds:
+            await feeds.close()
 
 
 def safe_mode_config(host: PluginHost, source: str) -> SiteConfig:

@@ -17,8 +17,11 @@ from typing import Any
 from ._auth import FirstAdmin, ensure_first_admin
 from ._config import SiteConfig
 from ._crypto import FieldCipher, load_or_create_key
+from ._hotlist.alerts import Alert
+from ._hotlist.bolo_service import BoloService
+from ._hotlist.manager import HotlistManager
 from ._metrics import Metrics
-from ._pipeline.bus import ReadBus
+from ._pipeline.bus import Bus
 from ._pipeline.camera_supervisor import CameraStatus, CameraSupervisor
 from ._pipeline.frame_queue import FrameQueue
 from ._pipeline.gate import FrameGate
@@ -45,8 +48,14 @@ class Appliance:
     clock: Clock = field(default_factory=SystemClock)
     recognizer: Recognizer | None = None
     store: Store | None = None
+    cipher: FieldCipher | None = None
     metrics: Metrics = field(default_factory=Metrics)
-    bus: ReadBus = field(default_factory=ReadBus)
+    bus: Bus[PlateRead] = field(default_factory=Bus)
+    alert_bus: Bus[Alert] = field(default_factory=Bus)
+    hotlists: HotlistManager | None = None
+    #: refresh hot lists on their schedule (tests drive refreshes themselves)
+    schedule_hotlists: bool = True
+    bolos: BoloService | None = None
     cameras: dict[str, CameraStatus] = field(default_factory=dict)
     first_admin: FirstAdmin | None = None
     recognizer_error: str | None = None
@@ -67,10 +76,9 @@ class Appliance:
         )
 
     async def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        cipher = FieldCipher(load_or_create_key(self.data_dir / KEY_NAME))
-        self.store = await Store.open(self.data_dir / DB_NAME, cipher)
-        self.first_admin = await ensure_first_admin(self.store, self.config.root.site.name)
+        store = await self.open_store()
+        self.first_admin = await ensure_first_admin(store, self.config.root.site.name)
+        await self.start_hotlists(schedule=self.schedule_hotlists)
         self.metrics.plugins_failed.set(
             sum(1 for s in self.plugins.statuses if s.status == "failed")
         )
@@ -79,6 +87,35 @@ class Appliance:
         for settings in self.config.cameras:
             self._start_camera(settings)
         self.started = True
+
+    async def open_store(self) -> Store:
+        """Open (creating if needed) the encrypted store; ``alprbox`` subcommands use this too."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.cipher = FieldCipher(load_or_create_key(self.data_dir / KEY_NAME))
+        self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)
+        return self.store
+
+    async def start_hotlists(self, *, schedule: bool = True) -> HotlistManager:
+        """Load the last good lists and, with ``schedule``, keep them refreshed."""
+        assert self.store is not None and self.cipher is not None
+        sources = {}
+        for settings in self.config.hotlists:
+            cls = self.plugins.type_for("hotlist_source", settings.type)
+            assert cls is not None  # config validation guarantees it
+            sources[settings.name] = (
+                cls(settings, self.context("hotlists", settings.name)),
+                settings,
+            )
+        self.hotlists = HotlistManager(
+            store=self.store,
+            cipher=self.cipher,
+            data_dir=self.data_dir,
+            clock=self.clock,
+            sources=sources,
+        )
+        await self.hotlists.start(schedule=schedule)
+        self.bolos = BoloService(self.store, self.hotlists, self.clock)
+        return self.hotlists
 
     async def _load_recognizer(self) -> None:
         settings = self.config.recognition
@@ -145,10 +182,46 @@ class Appliance:
         self.metrics.reads.labels(read.camera).inc()
         logger.debug("Read %s on '%s': %s (%.2f)", read.id, read.camera, read.text, read.confidence)
         self.bus.publish(read)
+        await self._check_hotlists(read)
         try:
             self.plugins.manager.hook.appliance_plate_read(read=read)
         except Exception:
             logger.exception("A plugin's appliance_plate_read hook raised; ignored")
+
+    async def _check_hotlists(self, read: PlateRead) -> None:
+        """Match a stored read once against every list; each hit becomes an alert."""
+        if self.hotlists is None or self.store is None:
+            return
+        for matched in self.hotlists.match(read.text, read.state):
+            listed = matched.hit.listed
+            try:
+                alert_id = await self.store.alerts.add(
+                    read.id,
+                    read.first_seen,
+                    listed.list_name,
+                    listed.entry.covert,
+                    matched.payload(),
+                )
+            except Exception as err:
+                self.metrics.store_errors.inc()
+                logger.error(
+                    "Alert for read %s on list '%s' could not be stored: %s",
+                    read.id,
+                    listed.list_name,
+                    err,
+                )
+                continue
+            self.metrics.alerts.labels(listed.list_name).inc()
+            logger.info(
+                "Alert %s: camera '%s' read matched list '%s' (%s)",
+                alert_id,
+                read.camera,
+                listed.list_name,
+                matched.hit.kind,
+            )
+            alert = await self.store.alerts.get(alert_id, include_covert=True)
+            if alert is not None:
+                self.alert_bus.publish(alert)
 
     async def stop(self) -> None:
         """Stop cameras, drain and flush every worker into the store, then close the store."""
@@ -157,6 +230,8 @@ class Appliance:
         await asyncio.gather(*self._camera_tasks, return_exceptions=True)
         # Workers end on their own once their (now closed) queues are drained.
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        if self.hotlists is not None:
+            await self.hotlists.stop()
         if self.store is not None:
             await self.store.close()
         if self._inference is not None:

@@ -26,6 +26,9 @@ class Metrics:
             registry=r,
         )
         self.reads = Counter("alprbox_reads", "Plate reads stored", ["camera"], registry=r)
+        self.alerts = Counter(
+            "alprbox_alerts", "Hot-list hits raised as alerts", ["list"], registry=r
+        )
         self.store_errors = Counter(
             "alprbox_store_errors", "Reads the store failed to commit", registry=r
         )

@@ -108,7 +108,7 @@ class Camera:
         """Release the device. Called once, also after a failure."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million entries must fit a small box's memory
 class HotlistEntry:
     """One plate on a hot list, with what an officer needs to verify a hit against it.
 

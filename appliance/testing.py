@@ -213,15 +213,24 @@ async def make_appliance(
     config: dict[str, Any] | None = None,
     clock: Any = None,
     discover: bool = False,
+    schedule_hotlists: bool = False,
 ) -> AsyncIterator[Appliance]:
     """Run an isolated appliance for a test; stops it (gracefully) on exit.
 
     The fakes are always registered; ``config`` defaults to the fake recognizer and no cameras.
+    Hot lists load their saved copies but refresh only when the test calls
+    ``box.hotlists.refresh(name)``, unless ``schedule_hotlists`` is set.
     """
     host = create_plugin_host(discover=discover, plugins=[FAKES, *plugins])
     data = {"recognition": {"type": "fake"}, **(config or {})}
     site = parse_config(yaml.safe_dump(data), "<test config>", host)
-    box = Appliance(config=site, plugins=host, data_dir=data_dir, clock=clock or FakeClock())
+    box = Appliance(
+        config=site,
+        plugins=host,
+        data_dir=data_dir,
+        clock=clock or FakeClock(),
+        schedule_hotlists=schedule_hotlists,
+    )
     await box.start()
     try:
         yield box

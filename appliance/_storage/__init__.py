@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 from .._crypto import FieldCipher, MasterKeyError
 from ..models import PlateCandidate, PlateRead
+from .alerting import AlertRecords, HotlistRecords
+from .bolos import BoloRecords
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class Store:
 
     def __init__(self, path: Path, cipher: FieldCipher) -> None:
         self.path = path
-        self._cipher = cipher
+        self.cipher = cipher
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
@@ -97,6 +99,9 @@ class Store:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.writes_committed = 0
+        self.alerts = AlertRecords(self)
+        self.hotlists = HotlistRecords(self)
+        self.bolos = BoloRecords(self)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -116,9 +121,9 @@ class Store:
             if row is None:
                 conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('key_check', ?)",
-                    (self._cipher.key_check,),
+                    (self.cipher.key_check,),
                 )
-            elif bytes(row[0]) != self._cipher.key_check:
+            elif bytes(row[0]) != self.cipher.key_check:
                 conn.close()
                 raise MasterKeyError(
                     f"the master key does not match the store {self.path}: it was written with "
@@ -150,7 +155,7 @@ class Store:
 
     # -- the single writer -------------------------------------------------------------------
 
-    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         if self._writer is None:
             raise RuntimeError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -207,7 +212,7 @@ class Store:
         self.writes_committed += sum(1 for ok, _ in results if ok)
         return results
 
-    async def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def query(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._read_conn
         if conn is None:
             raise RuntimeError("store is closed")
@@ -238,11 +243,11 @@ class Store:
             read.camera,
             first_seen,
             first_seen[:10],
-            self._cipher.plate_index(read.text),
-            self._cipher.encrypt(payload, associated),
+            self.cipher.plate_index(read.text),
+            self.cipher.encrypt(payload, associated),
         )
         crop = (
-            self._cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
+            self.cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
         )
 
         def op(conn: sqlite3.Connection) -> None:
@@ -254,11 +259,11 @@ class Store:
             if crop is not None:
                 conn.execute("INSERT INTO crops (read_id, data) VALUES (?, ?)", (read.id, crop))
 
-        await self._write(op)
+        await self.write(op)
 
     async def recent_reads(self, limit: int = 50) -> list[PlateRead]:
         """The newest reads, newest first, decrypted (without crops)."""
-        rows = await self._read(
+        rows = await self.query(
             lambda c: c.execute(
                 "SELECT id, camera, seen_at, payload FROM reads ORDER BY seen_at DESC LIMIT ?",
                 (limit,),
@@ -268,8 +273,8 @@ class Store:
 
     async def find_plate(self, plate: str, limit: int = 100) -> list[PlateRead]:
         """Reads of exactly this plate (normalized), newest first."""
-        index = self._cipher.plate_index(plate)
-        rows = await self._read(
+        index = self.cipher.plate_index(plate)
+        rows = await self.query(
             lambda c: c.execute(
                 "SELECT id, camera, seen_at, payload FROM reads WHERE plate_index = ?"
                 " ORDER BY seen_at DESC LIMIT ?",
@@ -279,7 +284,7 @@ class Store:
         return [self._decode_read(*row) for row in rows]
 
     async def get_crop(self, read_id: str) -> bytes | None:
-        row = await self._read(
+        row = await self.query(
             lambda c: c.execute(
                 "SELECT r.camera, r.seen_at, k.data FROM reads r JOIN crops k ON k.read_id = r.id"
                 " WHERE r.id = ?",
@@ -289,15 +294,38 @@ class Store:
         if row is None:
             return None
         camera, seen_at, blob = row
-        return self._cipher.decrypt(bytes(blob), _read_ad(read_id, camera, seen_at) + b"|crop")
+        return self.cipher.decrypt(bytes(blob), _read_ad(read_id, camera, seen_at) + b"|crop")
+
+    async def reads_by_id(self, ids: list[str]) -> dict[str, PlateRead]:
+        """The reads with these ids (decrypted, without crops)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = await self.query(
+            lambda c: c.execute(
+                f"SELECT id, camera, seen_at, payload FROM reads WHERE id IN ({marks})", ids
+            ).fetchall()
+        )
+        return {row[0]: self._decode_read(*row) for row in rows}
+
+    async def reads_between(self, start: datetime, end: datetime) -> list[PlateRead]:
+        """Every read first seen in [start, end), decrypted; for partial-plate searches."""
+        rows = await self.query(
+            lambda c: c.execute(
+                "SELECT id, camera, seen_at, payload FROM reads WHERE seen_at >= ? AND seen_at < ?"
+                " ORDER BY seen_at",
+                (_utc(start), _utc(end)),
+            ).fetchall()
+        )
+        return [self._decode_read(*row) for row in rows]
 
     async def count_reads(self) -> int:
         return int(
-            await self._read(lambda c: c.execute("SELECT count(*) FROM reads").fetchone()[0])
+            await self.query(lambda c: c.execute("SELECT count(*) FROM reads").fetchone()[0])
         )
 
     def _decode_read(self, read_id: str, camera: str, seen_at: str, payload: bytes) -> PlateRead:
-        data = json.loads(self._cipher.decrypt(bytes(payload), _read_ad(read_id, camera, seen_at)))
+        data = json.loads(self.cipher.decrypt(bytes(payload), _read_ad(read_id, camera, seen_at)))
         return PlateRead(
             id=read_id,
             camera=camera,
@@ -316,14 +344,14 @@ class Store:
 
     async def user_count(self) -> int:
         return int(
-            await self._read(lambda c: c.execute("SELECT count(*) FROM users").fetchone()[0])
+            await self.query(lambda c: c.execute("SELECT count(*) FROM users").fetchone()[0])
         )
 
     async def create_user(
         self, username: str, password_hash: str, role: str, organization: str
     ) -> None:
         now = _utc(datetime.now(UTC))
-        await self._write(
+        await self.write(
             lambda c: c.execute(
                 "INSERT INTO users (username, password_hash, role, organization, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
@@ -332,7 +360,7 @@ class Store:
         )
 
     async def get_user(self, username: str) -> User | None:
-        row = await self._read(
+        row = await self.query(
             lambda c: c.execute(
                 "SELECT id, username, password_hash, role, organization, failed_logins,"
                 " locked_until FROM users WHERE username = ?",
@@ -373,15 +401,15 @@ class Store:
                     (password_hash, username),
                 )
 
-        await self._write(op)
+        await self.write(op)
 
     # -- events -----------------------------------------------------------------------------
 
     async def record_event(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
         """Append an event (login, logout, config change...); details are encrypted."""
         at = _utc(datetime.now(UTC))
-        blob = self._cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|{kind}".encode())
-        await self._write(
+        blob = self.cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|{kind}".encode())
+        await self.write(
             lambda c: c.execute(
                 "INSERT INTO events (at, kind, actor, detail) VALUES (?, ?, ?, ?)",
                 (at, kind, actor, blob),
@@ -389,7 +417,7 @@ class Store:
         )
 
     async def events(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self._read(
+        rows = await self.query(
             lambda c: c.execute(
                 "SELECT at, kind, actor, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
@@ -400,7 +428,7 @@ class Store:
                 "kind": kind,
                 "actor": actor,
                 "detail": json.loads(
-                    self._cipher.decrypt(bytes(blob), f"event|{at}|{kind}".encode())
+                    self.cipher.decrypt(bytes(blob), f"event|{at}|{kind}".encode())
                 ),
             }
             for at, kind, actor, blob in rows
