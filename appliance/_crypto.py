@@ -18,6 +18,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ._hotlist.plates import normalize_plate as _normalize
+
 logger = logging.getLogger(__name__)
 
 _KEY_BYTES = 32
@@ -30,8 +32,8 @@ class MasterKeyError(Exception):
 
 
 def normalize_plate(text: str) -> str:
-    """Plates compare case-insensitively, ignoring spaces, dashes and dots."""
-    return "".join(ch for ch in text.upper() if ch.isalnum())
+    """The same normalization the hot-list matcher uses, so the index and the lists agree."""
+    return _normalize(text)
 
 
 def load_or_create_key(path: Path) -> bytes:
