@@ -17,6 +17,7 @@ from typing import Any
 from ._auth import FirstAdmin, ensure_first_admin
 from ._config import SiteConfig
 from ._crypto import FieldCipher, load_or_create_key
+from ._hardware import AlertSignal, start_alert_signal
 from ._hotlist.alerts import Alert
 from ._hotlist.bolo_service import BoloService
 from ._hotlist.manager import HotlistManager
@@ -56,6 +57,8 @@ class Appliance:
     #: refresh hot lists on their schedule (tests drive refreshes themselves)
     schedule_hotlists: bool = True
     bolos: BoloService | None = None
+    alert_signal: AlertSignal | None = None
+    _signal_task: asyncio.Task[None] | None = None
     cameras: dict[str, CameraStatus] = field(default_factory=dict)
     first_admin: FirstAdmin | None = None
     recognizer_error: str | None = None
@@ -79,6 +82,9 @@ class Appliance:
         store = await self.open_store()
         self.first_admin = await ensure_first_admin(store, self.config.root.site.name)
         await self.start_hotlists(schedule=self.schedule_hotlists)
+        signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)
+        if signal is not None:
+            self.alert_signal, self._signal_task = signal
         self.metrics.plugins_failed.set(
             sum(1 for s in self.plugins.statuses if s.status == "failed")
         )
@@ -232,6 +238,10 @@ class Appliance:
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         if self.hotlists is not None:
             await self.hotlists.stop()
+        if self._signal_task is not None and self.alert_signal is not None:
+            self._signal_task.cancel()
+            await asyncio.gather(self._signal_task, return_exceptions=True)
+            self.alert_signal.close()
         if self.store is not None:
             await self.store.close()
         if self._inference is not None:
