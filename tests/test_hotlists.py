@@ -16,6 +16,7 @@ from appliance import (
     HotlistFormatError,
     HotlistSource,
     HotlistSourceSettings,
+    PlateRead,
     hookimpl,
 )
 from appliance.testing import FakeClock
@@ -156,31 +157,43 @@ async def test_matching_never_misses_during_swaps(appliance_host: Any) -> None:
         assert set(counts) == {1}, "a read matched during a swap saw no list or two lists"
 
 
-async def test_a_read_on_a_list_becomes_an_alert(appliance_host: Any) -> None:
-    config = {
-        **CONFIG,
+async def test_a_read_on_a_list_becomes_an_alert(tmp_path: Path) -> None:
+    from appliance.testing import make_appliance
+
+    camera = {
         "recognition": {"type": "fake", "plate": "7ABC123"},
         "cameras": [{"name": "gate", "type": "fake", "frames": 10}],
     }
-    ScriptedSource.next = [batch("7ABC128")]  # listed with an 8 where the camera reads a 3
-    async with appliance_host(plugins=[ScriptedPlugin()], config=config) as box:
-        listener = box.alert_bus.subscribe()
-        await box.hotlists.refresh("ncic")
+
+    async def run_camera_with_list(plates: str, data: Path) -> Any:
+        # The list is in place (saved from an earlier run) before the camera's first frame.
+        ScriptedSource.next = [batch(plates)]
+        async with make_appliance(data, plugins=[ScriptedPlugin()], config=CONFIG) as box:
+            assert await box.hotlists.refresh("ncic")
+        return make_appliance(data, plugins=[ScriptedPlugin()], config={**CONFIG, **camera})
+
+    # Listed with an 8 where the camera reads a 3: not an OCR confusion pair, no alert.
+    async with await run_camera_with_list("7ABC128", tmp_path / "a") as box:
         await box.wait_cameras_done()
-        assert await box.store.alerts.recent() == []  # 3 and 8 are not an OCR confusion pair
-    ScriptedSource.next = [batch("7A8C123")]
-    async with appliance_host(plugins=[ScriptedPlugin()], config=config) as box:
-        listener = box.alert_bus.subscribe()
-        await box.hotlists.refresh("ncic")
+        assert await box.store.alerts.recent() == []
+    async with await run_camera_with_list("7A8C123", tmp_path / "b") as box:
         await box.wait_cameras_done()
         [alert] = await box.store.alerts.recent()
         assert alert.state == "alert" and alert.list_name == "ncic"
         assert alert.kind == "confusion"
         assert "position 3" in alert.explanation
         assert alert.entry.plate == "7A8C123" and alert.entry.reference == "NIC-7A8C123"
-        assert (await asyncio.wait_for(listener.get(), 1)).id == alert.id
         full = await box.store.alerts.get(alert.id)
         assert full is not None and full.read is not None and full.read.text == "7ABC123"
-        assert box.metrics.registry.get_sample_value(
-            "alprbox_alerts_total", {"list": "ncic"}
-        ) == 1
+        assert box.metrics.registry.get_sample_value("alprbox_alerts_total", {"list": "ncic"}) == 1
+
+
+async def test_alerts_are_published_live(appliance_host: Any) -> None:
+    async with appliance_host(plugins=[ScriptedPlugin()], config=CONFIG) as box:
+        ScriptedSource.next = [batch("7ABC123")]
+        await box.hotlists.refresh("ncic")
+        listener = box.alert_bus.subscribe()
+        now = box.clock.now()
+        await box._on_read(PlateRead("gate", "7ABC123", 0.9, now, now, (0, 0, 1, 1)))
+        alert = await asyncio.wait_for(listener.get(), 1)
+        assert alert.kind == "exact" and alert.read_id

@@ -11,6 +11,7 @@ previous list and records why.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -218,6 +219,10 @@ class HotlistManager:
         now = self._clock.now()
         await asyncio.to_thread(self._write_snapshot, name, batch, now)
         self._indexes = {**self._indexes, name: index}  # the swap: one assignment
+        # A million long-lived entries make every full garbage collection a pause in matching;
+        # frozen objects are skipped by the collector (reference counting still frees the old
+        # list once nothing points to it).
+        gc.freeze()
         status.entries = len(batch.entries)
         status.refreshed_at = now
         status.error = None

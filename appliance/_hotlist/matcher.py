@@ -14,11 +14,11 @@ When the read's and the entry's states are both known they must agree; when eith
 the hit stands with ``state_matched=None`` and its explanation asks for the state to be checked.
 
 The index is built once and never changes: the host builds a new one on refresh and swaps the
-reference, so matching takes no lock. Lookups are hash probes, whatever the list size: one on
-the read's canonical form (each confusable character replaced by its class representative)
-finds exact and confusion candidates together, and one per wildcard pattern of the read's length
-(wildcard entries grouped by where their ``*`` are) finds wildcard candidates; only those few
-candidates are compared position by position.
+reference, so matching takes no lock. A read costs one hash probe whatever the list size: on its
+canonical form (each confusable character replaced by its class representative), under which
+exact and confusion candidates are listed, and wildcard entries too, once per form their ``*``
+can take (see ``_EXPANSION_BUDGET`` for the few that are not). Only those few candidates are
+compared position by position.
 """
 
 from __future__ import annotations
@@ -26,13 +26,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from itertools import product
 from operator import itemgetter
-from typing import Any, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from ..base import HotlistEntry
-from .plates import WILDCARD, ConfusionLimit, canonical, normalize_plate, normalize_state
+from .plates import (
+    CANONICAL_SYMBOLS,
+    WILDCARD,
+    ConfusionLimit,
+    canonical,
+    confusable,
+    normalize_plate,
+    normalize_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -109,11 +118,19 @@ class IndexStats(TypedDict):
     build_seconds: float
 
 
-# (normalized listed plate, entry); tuples keep a million of them small.
-_Row = tuple[str, ListedEntry]
-_Table = dict[str, tuple[_Row, ...]]
-# Projects a read's canonical form onto one wildcard pattern's fixed positions.
-_Projector = Callable[[str], Any]
+# Most keys hold one entry, so a slot is the entry itself until a second one shares the key:
+# at a million entries every object per entry costs tens of megabytes.
+_Slot = ListedEntry | tuple[ListedEntry, ...]
+_Table = dict[Hashable, _Slot]
+# Picks a wildcard pattern's fixed positions out of a canonical form (operator.itemgetter).
+_Projector = Callable[[bytes], Hashable]
+
+# Wildcard entries are listed in the main table under each form they can take (27 per "*"), so
+# a read costs one lookup however many BOLO partials there are. Entries with more wildcards, or
+# past the budget (about 80 MB of keys), are found instead by one lookup per distinct wildcard
+# layout of the read's length, which the common path then pays for on every read.
+_EXPAND_MAX_WILDCARDS = 2
+_EXPANSION_BUDGET = 1_000_000
 
 
 class HotlistIndex:
@@ -138,35 +155,41 @@ class HotlistIndex:
         """Index ``entries``; those with no usable plate are skipped and counted in stats."""
         started = time.perf_counter()
         plain: _Table = {}
-        patterns: dict[tuple[int, tuple[int, ...]], _Table] = {}
+        patterns: dict[tuple[int, tuple[int, ...]], tuple[_Projector, _Table]] = {}
         per_list: Counter[str] = Counter()
         wildcard_entries = skipped = 0
+        budget = _EXPANSION_BUDGET
         for listed in entries:
             plate = normalize_plate(listed.entry.plate, wildcards=True)
-            if WILDCARD in plate:
-                fixed = tuple(i for i, ch in enumerate(plate) if ch != WILDCARD)
-                if not fixed:
-                    # "***" would hit every read of its length: never a useful entry.
-                    skipped += 1
-                    logger.debug("Skipped hot-list entry %r: wildcards only", listed.entry.plate)
-                    continue
-                table = patterns.setdefault((len(plate), fixed), {})
-                key = "".join(canonical(plate[i]) for i in fixed)
-                wildcard_entries += 1
-            elif plate:
-                table, key = plain, canonical(plate)
-            else:
+            if not plate.strip(WILDCARD):
+                # "" has nothing to match; "***" would hit every read of its length.
                 skipped += 1
-                logger.debug("Skipped hot-list entry %r: no plate text", listed.entry.plate)
+                logger.debug("Skipped hot-list entry %r: no fixed character", listed.entry.plate)
                 continue
-            rows = table.get(key)
-            row = (plate, listed)
-            table[key] = (row,) if rows is None else (*rows, row)
             per_list[listed.list_name] += 1
+            if WILDCARD not in plate:
+                _add(plain, canonical(plate), listed)
+                continue
+            wildcard_entries += 1
+            stars = tuple(i for i, ch in enumerate(plate) if ch == WILDCARD)
+            fills = len(CANONICAL_SYMBOLS) ** len(stars)
+            if len(stars) <= _EXPAND_MAX_WILDCARDS and fills <= budget:
+                # Listed under every canonical form it can take, so that the common path
+                # finds wildcard entries with its one lookup (see _EXPANSION_BUDGET).
+                budget -= fills
+                for key in _fill(canonical(plate), stars):
+                    _add(plain, key, listed)
+                continue
+            fixed = tuple(i for i in range(len(plate)) if i not in stars)
+            pattern = (len(plate), fixed)
+            if pattern not in patterns:
+                patterns[pattern] = (itemgetter(*fixed), {})
+            project, table = patterns[pattern]
+            _add(table, project(canonical(plate)), listed)
 
         wild: dict[int, list[tuple[_Projector, _Table]]] = {}
-        for (length, fixed), table in patterns.items():
-            wild.setdefault(length, []).append((itemgetter(*fixed), table))
+        for (length, _), group in patterns.items():
+            wild.setdefault(length, []).append(group)
         stats = IndexStats(
             entries=sum(per_list.values()),
             per_list=dict(per_list),
@@ -174,7 +197,7 @@ class HotlistIndex:
             skipped=skipped,
             build_seconds=time.perf_counter() - started,
         )
-        logger.debug(
+        logger.info(
             "Hot-list index built: %d entries (%d with wildcards, %d skipped) in %.2f s",
             stats["entries"],
             wildcard_entries,
@@ -209,14 +232,14 @@ class HotlistIndex:
         read_state = normalize_state(state)
         limit = self._limit.for_length(len(read))
         hits: list[Hit] = []
-        rows = self._plain.get(key)
-        if rows is not None:
-            self._verify(read, read_state, limit, rows, hits)
+        slot = self._plain.get(key)
+        if slot is not None:
+            _verify(read, read_state, limit, slot, hits)
         # Few lengths have wildcard entries, so a plain read usually stops at this get().
         for project, table in self._wild.get(len(read), ()):
-            rows = table.get("".join(project(key)))
-            if rows is not None:
-                self._verify(read, read_state, limit, rows, hits)
+            slot = table.get(project(key))
+            if slot is not None:
+                _verify(read, read_state, limit, slot, hits)
         if len(hits) > 1:
             hits.sort(
                 key=lambda h: (
@@ -227,37 +250,66 @@ class HotlistIndex:
             )
         return hits
 
-    @staticmethod
-    def _verify(
-        read: str,
-        read_state: str | None,
-        limit: int,
-        rows: tuple[_Row, ...],
-        hits: list[Hit],
-    ) -> None:
-        """Append the rows ``read`` really hits; candidates share its canonical form only."""
-        for listed_plate, listed in rows:
-            if listed_plate == read:
-                differences: tuple[Difference, ...] = ()
-                kind: HitKind = "exact"
-            else:
-                # Same canonical form and length, so every differing fixed position is a
-                # substitution within one confusion class.
-                diffs = [
-                    (i, r, e)
-                    for i, (r, e) in enumerate(zip(read, listed_plate, strict=True))
-                    if r != e
-                ]
-                wildcards = sum(1 for d in diffs if d[2] == WILDCARD)
-                if len(diffs) - wildcards > max(0, limit - wildcards):
-                    continue
-                differences = tuple(Difference(i + 1, r, e) for i, r, e in diffs)
-                kind = "wildcard" if wildcards else "confusion"
-            listed_state = normalize_state(listed.entry.state)
-            if read_state is None or listed_state is None:
-                state_matched: bool | None = None
-            elif read_state == listed_state:
-                state_matched = True
-            else:
-                continue  # a CA plate is not the TX plate with the same characters
-            hits.append(Hit(listed, kind, differences, state_matched))
+
+def _add(table: _Table, key: Hashable, listed: ListedEntry) -> None:
+    slot = table.get(key)
+    if slot is None:
+        table[key] = listed
+    elif isinstance(slot, tuple):
+        table[key] = (*slot, listed)
+    else:
+        table[key] = (slot, listed)
+
+
+def _fill(key: bytes, stars: tuple[int, ...]) -> Iterator[bytes]:
+    """``key`` with every combination of canonical symbols at the ``stars`` positions."""
+    chars = bytearray(key)
+    for symbols in product(CANONICAL_SYMBOLS, repeat=len(stars)):
+        for position, symbol in zip(stars, symbols, strict=True):
+            chars[position] = symbol
+        yield bytes(chars)
+
+
+def _verify(read: str, read_state: str | None, limit: int, slot: _Slot, hits: list[Hit]) -> None:
+    """Append a hit for each candidate in ``slot`` that ``read`` really hits."""
+    for listed in slot if isinstance(slot, tuple) else (slot,):
+        # Normalized again rather than stored: cheaper than a million stored copies.
+        differences = _differences(read, normalize_plate(listed.entry.plate, wildcards=True), limit)
+        if differences is None:
+            continue
+        listed_state = normalize_state(listed.entry.state)
+        if read_state is None or listed_state is None:
+            state_matched: bool | None = None
+        elif read_state == listed_state:
+            state_matched = True
+        else:
+            continue  # a CA plate is not the TX plate with the same characters
+        kind: HitKind = "exact"
+        if any(d.listed_char == WILDCARD for d in differences):
+            kind = "wildcard"
+        elif differences:
+            kind = "confusion"
+        hits.append(Hit(listed, kind, differences, state_matched))
+
+
+def _differences(read: str, listed: str, limit: int) -> tuple[Difference, ...] | None:
+    """Where ``read`` differs from a listed plate of its length, or None if it is no hit.
+
+    The candidates already share the read's canonical form, but each pair is checked against
+    the confusion table anyway: a wrong candidate must never become a cross-class hit.
+    """
+    if read == listed:
+        return ()
+    found: list[tuple[int, str, str]] = []
+    wildcards = 0
+    for i, (r, e) in enumerate(zip(read, listed, strict=True)):
+        if r == e:
+            continue
+        if e == WILDCARD:
+            wildcards += 1
+        elif not confusable(r, e):
+            return None
+        found.append((i + 1, r, e))
+    if len(found) - wildcards > max(0, limit - wildcards):
+        return None
+    return tuple(Difference(*d) for d in found)

@@ -9,6 +9,7 @@ within one of its classes.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from dataclasses import dataclass
 
@@ -69,6 +70,10 @@ def canonical(plate: str) -> bytes:
     """
     raw = plate.encode() if plate.isascii() else plate.encode("ascii", "replace")
     return raw.translate(_CANONICAL_TABLE)
+
+
+#: Every byte :func:`canonical` can give for a character of a normalized read ("?": not ASCII).
+CANONICAL_SYMBOLS = bytes(sorted(set(canonical(string.ascii_uppercase + string.digits)))) + b"?"
 
 
 def confusable(a: str, b: str) -> bool:
