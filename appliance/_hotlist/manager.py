@@ -221,7 +221,8 @@ class HotlistManager:
         self._indexes = {**self._indexes, name: index}  # the swap: one assignment
         # A million long-lived entries make every full garbage collection a pause in matching;
         # frozen objects are skipped by the collector (reference counting still frees the old
-        # list once nothing points to it).
+        # list once nothing points to it). Collect first, so no cyclic garbage is frozen for good.
+        gc.collect()
         gc.freeze()
         status.entries = len(batch.entries)
         status.refreshed_at = now
