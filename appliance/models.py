@@ -68,7 +68,8 @@ class PlateRead:
     """One vehicle's plate, voted across the frames it was seen in.
 
     This is what is stored, matched, shown and exported. ``crop_jpeg`` is the best crop of the
-    plate, JPEG-encoded; it is sensitive and never written to disk in clear.
+    plate, JPEG-encoded, and ``vehicle_jpeg`` the vehicle around it; both are sensitive and never
+    written to disk in clear.
     """
 
     camera: str
@@ -82,4 +83,6 @@ class PlateRead:
     crop_jpeg: bytes = b""
     state: str | None = None
     state_confidence: float = 0.0
+    #: the vehicle around the plate (JPEG), for comparing make, model and colour; sensitive
+    vehicle_jpeg: bytes = b""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)

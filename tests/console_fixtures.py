@@ -87,3 +87,100 @@ async def login(client: TestClient[Any, Any], username: str, password: str) -> A
         data={"username": username, "password": password, "csrf_token": token},
         allow_redirects=False,
     )
+
+
+# -- hot lists, users and alerts (alert, hot-list and BOLO pages) ---------------------------
+
+from typing import ClassVar, Literal  # noqa: E402
+
+from aiohttp.test_utils import TestClient as _TestClient  # noqa: E402
+
+from appliance import HotlistBatch, HotlistEntry, HotlistSource, HotlistSourceSettings  # noqa: E402
+from appliance import hookimpl as _hookimpl  # noqa: E402
+from appliance._auth import hash_password  # noqa: E402
+
+LISTS_CONFIG = (
+    "hotlists:\n"
+    "  - {name: ncic, type: console-list, max_age_hours: 24}\n"
+)
+#: Immigration Violator records are dropped by law (Gov. Code 7284.6); the console shows counts.
+IMMIGRATION_DROP = "Immigration Violator File (Gov. Code 7284.6)"
+
+
+class ConsoleListSettings(HotlistSourceSettings):
+    type: Literal["console-list"] = "console-list"
+
+
+class ConsoleListSource(HotlistSource):
+    """Each fetch returns (or raises) the next item the test put in ``next``."""
+
+    settings_model = ConsoleListSettings
+    next: ClassVar[list[HotlistBatch | Exception]] = []
+
+    async def fetch(self) -> HotlistBatch:
+        item = ConsoleListSource.next.pop(0)
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class _ConsoleLists:
+    __name__ = "console-lists"
+
+    @_hookimpl
+    def appliance_hotlist_source_types(self) -> list[type[HotlistSource]]:
+        return [ConsoleListSource]
+
+
+CONSOLE_LISTS = _ConsoleLists()
+
+
+def listed(plate: str = "7ABC123", **kw: Any) -> HotlistEntry:
+    """A stolen-vehicle entry with everything an officer checks."""
+    values: dict[str, Any] = {
+        "state": "CA", "category": "Stolen Vehicle", "reference": f"V{plate}",
+        "agency": "CA0010000", "reason": "Stolen from a driveway",
+        "entered": datetime(2026, 4, 20).date(), "vehicle_year": 2019,
+        "vehicle_make": "Toyota", "vehicle_model": "Camry", "vehicle_colour": "Blue",
+    }
+    values.update(kw)
+    return HotlistEntry(plate=plate, **values)
+
+
+@asynccontextmanager
+async def appliance_with_lists(
+    data_dir: Path, extra_config: str = "", clock: FakeClock | None = None
+) -> AsyncIterator[Appliance]:
+    """Like :func:`running_appliance`, with the list ``ncic`` fed by :class:`ConsoleListSource`."""
+    host = create_plugin_host(discover=False, plugins=[FAKES, CONSOLE_LISTS])
+    config = parse_config(BASE_CONFIG + LISTS_CONFIG + extra_config, "test.yaml", host)
+    appliance = Appliance(config=config, plugins=host, data_dir=data_dir,
+                          clock=clock or FakeClock(T0), schedule_hotlists=False)
+    await appliance.start()
+    try:
+        yield appliance
+    finally:
+        if appliance.started:
+            await appliance.stop()
+
+
+async def load_list(appliance: Appliance, *entries: HotlistEntry, **kw: Any) -> None:
+    """Put ``entries`` in place as list ``ncic`` (``kw``: HotlistBatch's dropped, skipped)."""
+    assert appliance.hotlists is not None
+    ConsoleListSource.next.append(HotlistBatch(tuple(entries), **kw))
+    assert await appliance.hotlists.refresh("ncic")
+
+
+async def add_user(
+    appliance: Appliance, username: str, role: str, password: str = "correct horse 42"
+) -> str:
+    assert appliance.store is not None
+    await appliance.store.create_user(username, hash_password(password), role, "Test City")
+    return password
+
+
+async def login_as(client: _TestClient[Any, Any], username: str, password: str) -> None:
+    """Sign ``client`` in as ``username``, dropping any session it had."""
+    client.session.cookie_jar.clear()
+    response = await login(client, username, password)
+    assert response.status == 303, await response.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -255,6 +256,17 @@ async def test_crop_is_served_decrypted(
     for path in (tmp_path / "data").glob("alprbox.db*"):
         assert read.crop_jpeg[200:400] not in path.read_bytes()
     assert (await admin.get("/reads/0123456789abcdef/crop.jpg")).status == 404
+
+
+async def test_vehicle_image_is_served_decrypted(admin: Client, appliance: Appliance) -> None:
+    read = dataclasses.replace(make_read(), vehicle_jpeg=jpeg(320, 200))
+    await appliance._on_read(read)
+    response = await admin.get(f"/reads/{read.id}/vehicle.jpg")
+    assert response.status == 200 and response.content_type == "image/jpeg"
+    assert await response.read() == read.vehicle_jpeg
+    no_vehicle = make_read("NOVEH1")
+    await appliance._on_read(no_vehicle)
+    assert (await admin.get(f"/reads/{no_vehicle.id}/vehicle.jpg")).status == 404
 
 
 async def test_api_reads(admin: Client, appliance: Appliance) -> None:

@@ -27,6 +27,7 @@ def a_read(text: str = "7ABC123", camera: str = "gate", **kw: object) -> PlateRe
         candidates=(PlateCandidate(text, 0.91), PlateCandidate("7A8C123", 0.4)),
         frames=5,
         crop_jpeg=b"\xff\xd8fake-jpeg-with-" + text.encode() + b"\xff\xd9",
+        vehicle_jpeg=b"\xff\xd8fake-vehicle-of-" + text.encode() + b"\xff\xd9",
         **kw,  # type: ignore[arg-type]
     )
 
@@ -47,6 +48,7 @@ async def test_read_round_trip(store: Store) -> None:
     assert back.candidates == read.candidates
     assert back.first_seen == T0 and back.frames == 5 and back.box == (10, 20, 120, 40)
     assert await store.get_crop(read.id) == read.crop_jpeg
+    assert await store.get_image(read.id, "vehicle") == read.vehicle_jpeg
     assert await store.get_crop("missing") is None
 
 
@@ -74,6 +76,7 @@ async def test_no_plate_or_crop_in_clear_on_disk(store: Store, tmp_path: Path) -
             data = path.read_bytes()
             assert b"ZZTOP42" not in data, f"plate in clear in {path.name}"
             assert b"fake-jpeg" not in data, f"crop in clear in {path.name}"
+            assert b"fake-vehicle" not in data, f"vehicle image in clear in {path.name}"
 
 
 async def test_wrong_key_is_refused_and_explained(store: Store, tmp_path: Path) -> None:

@@ -207,3 +207,20 @@ def test_crop_at_the_frame_edge_is_clipped() -> None:
     (read,) = t.flush()
     crop = cv2.imdecode(np.frombuffer(read.crop_jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert crop.shape[:2] == (46, 92)
+
+
+def test_vehicle_image_shows_the_car_around_the_plate_from_the_best_frame() -> None:
+    image = np.full((720, 1280, 3), (200, 60, 0), dtype=np.uint8)  # a blue car
+    box = (600, 500, 100, 40)
+    image[500:540, 600:700] = (255, 255, 255)
+    t = tracker()
+    t.update(frame(0.0, IMAGE), [det("CAR123", box, conf=0.3)])
+    t.update(frame(0.25, image), [det("CAR123", box, conf=0.9)])  # the best frame
+    t.update(frame(0.5, IMAGE), [det("CAR123", box, conf=0.5)])
+    (read,) = t.flush()
+    vehicle = cv2.imdecode(np.frombuffer(read.vehicle_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert vehicle is not None
+    height, width = vehicle.shape[:2]
+    # three plate widths each side, two and a half above, one below the plate
+    assert (width, height) == (600, 390)
+    assert vehicle[10, 10, 0] > 150, "the car's colour comes from the most confident frame"

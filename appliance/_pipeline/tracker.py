@@ -29,6 +29,8 @@ Box = tuple[int, int, int, int]
 #: shows the plate's edges and a little of the car for a human to check
 CROP_MARGIN = 0.15
 JPEG_QUALITY = 90
+VEHICLE_MAX_WIDTH = 640
+VEHICLE_QUALITY = 80
 #: observations kept per track for voting (the most confident ones): a car parked in view
 #: for an hour must not grow a track without bound
 MAX_OBSERVATIONS = 50
@@ -60,6 +62,10 @@ class _Track:
     text: str
     frames: int = 0
     observations: list[_Observation] = field(default_factory=list)
+    #: the vehicle around the plate, from the most confident frame so far: the operator
+    #: compares make, model and colour with the hot-list entry
+    vehicle_jpeg: bytes = b""
+    vehicle_confidence: float = -1.0
 
     def add(self, observation: _Observation, when: datetime) -> None:
         self.last_seen = when
@@ -101,6 +107,10 @@ class PlateTracker:
                 track = _Track(frame.timestamp, frame.timestamp, detection.box, detection.text)
                 self._tracks.append(track)
             track.add(observation, frame.timestamp)
+            if detection.confidence > track.vehicle_confidence:
+                # Encoded only when a frame beats the track's best so far: a few times per car.
+                track.vehicle_jpeg = vehicle_jpeg(frame.image, detection.box)
+                track.vehicle_confidence = detection.confidence
         return closed
 
     def expire(self, now: datetime) -> list[PlateRead]:
@@ -180,6 +190,7 @@ class PlateTracker:
             candidates=_candidates(text, confidence, observations),
             frames=track.frames,
             crop_jpeg=best.crop_jpeg,
+            vehicle_jpeg=track.vehicle_jpeg,
         )
 
 
@@ -295,6 +306,26 @@ def _observe(image: Image, detection: PlateDetection) -> _Observation:
         box=detection.box,
         crop_jpeg=crop_jpeg(image, detection.box),
     )
+
+
+def vehicle_jpeg(image: Image, box: Box) -> bytes:
+    """The vehicle around a plate: about three plate widths to each side, two and a half above
+    and one below (a car's rear or front), at most ``VEHICLE_MAX_WIDTH`` pixels wide."""
+    height, width = image.shape[:2]
+    x, y, w, h = box
+    cx = x + w / 2
+    x1, x2 = max(0, round(cx - 3 * w)), min(width, round(cx + 3 * w))
+    y1, y2 = max(0, round(y - 2.5 * w)), min(height, round(y + h + w))
+    if x2 <= x1 or y2 <= y1:
+        return b""
+    region = image[y1:y2, x1:x2]
+    if region.shape[1] > VEHICLE_MAX_WIDTH:
+        scale = VEHICLE_MAX_WIDTH / region.shape[1]
+        smaller = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", smaller, [cv2.IMWRITE_JPEG_QUALITY, VEHICLE_QUALITY])
+    else:
+        ok, encoded = cv2.imencode(".jpg", region, [cv2.IMWRITE_JPEG_QUALITY, VEHICLE_QUALITY])
+    return encoded.tobytes() if ok else b""
 
 
 def crop_jpeg(image: Image, box: Box, margin: float = CROP_MARGIN) -> bytes:

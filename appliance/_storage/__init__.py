@@ -247,7 +247,12 @@ class Store:
             self.cipher.encrypt(payload, associated),
         )
         crop = (
-            self.cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else None
+            self.cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else b""
+        )
+        vehicle = (
+            self.cipher.encrypt(read.vehicle_jpeg, associated + b"|vehicle")
+            if read.vehicle_jpeg
+            else None
         )
 
         def op(conn: sqlite3.Connection) -> None:
@@ -256,8 +261,11 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 row,
             )
-            if crop is not None:
-                conn.execute("INSERT INTO crops (read_id, data) VALUES (?, ?)", (read.id, crop))
+            if crop or vehicle:
+                conn.execute(
+                    "INSERT INTO crops (read_id, data, vehicle) VALUES (?, ?, ?)",
+                    (read.id, crop, vehicle),
+                )
 
         await self.write(op)
 
@@ -284,17 +292,25 @@ class Store:
         return [self._decode_read(*row) for row in rows]
 
     async def get_crop(self, read_id: str) -> bytes | None:
+        """The plate crop of a read, decrypted; None if it has none."""
+        return await self.get_image(read_id, "crop")
+
+    async def get_image(self, read_id: str, kind: str) -> bytes | None:
+        """A read's ``crop`` (the plate) or ``vehicle`` image, decrypted; None if absent."""
+        column = {"crop": "data", "vehicle": "vehicle"}[kind]
         row = await self.query(
             lambda c: c.execute(
-                "SELECT r.camera, r.seen_at, k.data FROM reads r JOIN crops k ON k.read_id = r.id"
-                " WHERE r.id = ?",
+                f"SELECT r.camera, r.seen_at, k.{column} FROM reads r"
+                " JOIN crops k ON k.read_id = r.id WHERE r.id = ?",
                 (read_id,),
             ).fetchone()
         )
-        if row is None:
+        if row is None or not row[2]:
             return None
         camera, seen_at, blob = row
-        return self.cipher.decrypt(bytes(blob), _read_ad(read_id, camera, seen_at) + b"|crop")
+        return self.cipher.decrypt(
+            bytes(blob), _read_ad(read_id, camera, seen_at) + f"|{kind}".encode()
+        )
 
     async def reads_by_id(self, ids: list[str]) -> dict[str, PlateRead]:
         """The reads with these ids (decrypted, without crops)."""

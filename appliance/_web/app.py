@@ -11,7 +11,7 @@ import jinja2
 from aiohttp import web
 
 from .._appliance import Appliance
-from . import auth, live, routes
+from . import alerts, auth, bolos, hotlists, live, routes
 from .keys import APPLIANCE, LOGIN_GUARD, SESSIONS, STOPPING
 from .lockout import LoginGuard
 from .sessions import IDLE_TIMEOUT, SessionStore
@@ -76,7 +76,17 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_post("/logout", auth.logout)
     r.add_get("/events", live.events)
     r.add_get("/reads/{read_id:[A-Za-z0-9_-]{1,64}}/crop.jpg", routes.crop)
+    r.add_get("/reads/{read_id:[A-Za-z0-9_-]{1,64}}/vehicle.jpg", routes.vehicle)
     r.add_get("/plugins", routes.plugins_page)
+    r.add_get("/alerts", alerts.alerts_page)
+    r.add_get("/alerts/{alert_id:[0-9a-f]{32}}", alerts.alert_page)
+    r.add_post("/alerts/{alert_id:[0-9a-f]{32}}/transition", alerts.alert_transition)
+    r.add_get("/hotlists", hotlists.hotlists_page)
+    r.add_post("/hotlists/{name:[a-z0-9][a-z0-9_-]{0,62}}/refresh", hotlists.refresh_list)
+    r.add_get("/bolos", bolos.bolos_page)
+    r.add_post("/bolos", bolos.bolo_create)
+    r.add_post("/bolos/{bolo_id:[0-9a-f]{12}}/decision", bolos.bolo_decide)
+    r.add_post("/bolos/{bolo_id:[0-9a-f]{12}}/search", bolos.bolo_search)
     r.add_get("/api/reads", routes.api_reads)
     r.add_get("/healthz", routes.healthz)
     r.add_get("/metrics", routes.metrics)

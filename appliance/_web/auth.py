@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import re
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 import aiohttp_jinja2
@@ -51,6 +52,20 @@ def require_session(request: web.Request) -> Session:
     session = current_session(request)
     if session is None:
         raise web.HTTPUnauthorized(text="Sign in first.")
+    return session
+
+
+def require_role(request: web.Request, roles: Collection[str], action: str) -> Session:
+    """The signed-in session if its role is one of ``roles``; 403 otherwise.
+
+    Pages hide what a role may not do, but every handler checks again: a hidden button is not
+    access control.
+    """
+    session = require_session(request)
+    if session.role not in roles:
+        logger.warning("Refused %s %s to %r (%s): role may not %s", request.method,
+                       request.path, session.username, session.role, action)
+        raise web.HTTPForbidden(text=f"The {session.role} role may not {action}.")
     return session
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -53,14 +54,24 @@ def read_view(read: PlateRead, zone: ZoneInfo, *, has_crop: bool = True) -> dict
     }
 
 
+def form_text(form: Mapping[str, Any], name: str, max_length: int = 500) -> str:
+    """A posted text field, stripped and cut to ``max_length``; "" when absent or a file."""
+    value = form.get(name)
+    return value.strip()[:max_length] if isinstance(value, str) else ""
+
+
 def render_page(
     request: web.Request, template: str, context: dict[str, Any], *, status: int = 200
 ) -> web.Response:
     """Render a signed-in page with what the layout needs (user, CSRF token, site)."""
     session = current_session(request)
     appliance = request.app[APPLIANCE]
+    notices: list[str] = []
+    if session is not None:
+        notices, session.notices = session.notices, []
     full = {
         "user": session,
+        "notices": notices,
         "csrf_field": CSRF_FIELD,
         "csrf_token": session.csrf if session else "",
         "site": appliance.config.root.site.name,

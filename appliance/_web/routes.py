@@ -56,7 +56,15 @@ async def plugins_page(request: web.Request) -> web.Response:
 
 
 async def crop(request: web.Request) -> web.Response:
-    data = await _store(request.app[APPLIANCE]).get_crop(request.match_info["read_id"])
+    return await _image(request, "crop")
+
+
+async def vehicle(request: web.Request) -> web.Response:
+    return await _image(request, "vehicle")
+
+
+async def _image(request: web.Request, kind: str) -> web.Response:
+    data = await _store(request.app[APPLIANCE]).get_image(request.match_info["read_id"], kind)
     if data is None:
         raise web.HTTPNotFound(text="No image for this read.")
     return web.Response(body=data, content_type="image/jpeg",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class Session:
     csrf: str
     created: float
     last_active: float
+    #: one-time notices for the next page (post/redirect/get); never plate data
+    notices: list[str] = field(default_factory=list)
 
 
 class SessionStore:
