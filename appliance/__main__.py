@@ -86,6 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--state", help="two-letter state of the read, if known")
         action.add_argument("--json", action="store_true", help="JSON output")
 
+    # -- audit (issue 6): alprbox audit verify -------------------------------------------------
+    audit = sub.add_parser("audit", help="the tamper-evident audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_verify = audit_sub.add_parser(
+        "verify", help="recompute the hash chain and check its signed head; 1 if tampered"
+    )
+    audit_verify.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("ALPRBOX_CONFIG"),
+        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
+    )
+    audit_verify.add_argument("--data-dir", type=Path, help="override the data directory")
+    audit_verify.add_argument("--json", action="store_true", help="the report as one JSON object")
+    # -- end audit ---------------------------------------------------------------------------
+
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
@@ -197,6 +213,73 @@ def cmd_hotlist(args: argparse.Namespace) -> int:
         config = demo_config(host, None)
         data_dir = args.data_dir or default_data_dir("demo")
     return asyncio.run(run_hotlist_command(args, config, host, data_dir))
+
+
+# -- audit (issue 6) --------------------------------------------------------------------------
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """``alprbox audit verify``: 0 when the audit trail is intact, 1 naming the first break.
+
+    On the box (master key present) the store is opened and the head is checked against the
+    signing key file; with only a database (a replica), it is checked read-only against the
+    public key stored in it, which the auditor compares with the box's published key.
+    """
+    import getpass
+
+    from ._appliance import DB_NAME, KEY_NAME, Appliance
+    from ._crypto import MasterKeyError
+    from ._storage.audit import AuditKeyError, AuditReport, verify_audit, verify_database
+
+    host = create_plugin_host()
+    if args.config:
+        config = load_config_file(args.config, host)
+        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+    else:
+        from ._demo import demo_config
+
+        config = demo_config(host, None)
+        data_dir = args.data_dir or default_data_dir("demo")
+    database = data_dir / DB_NAME
+    if not database.is_file():
+        print(f"no store at {database}", file=sys.stderr)
+        return 2
+
+    async def on_box() -> AuditReport:
+        store = await Appliance(config=config, plugins=host, data_dir=data_dir).open_store()
+        try:
+            report = await verify_audit(store)
+            # Reading the audit trail is itself audited (CJIS 5.4.1.1).
+            await store.record_event(
+                "audit.verified",
+                getpass.getuser(),
+                {"intact": report.intact, "first_broken_id": report.first_broken_id, "via": "cli"},
+            )
+            return report
+        finally:
+            await store.close()
+
+    try:
+        if (data_dir / KEY_NAME).exists():
+            report = asyncio.run(on_box())
+        else:
+            report = verify_database(database)
+    except (MasterKeyError, AuditKeyError) as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    elif report.intact:
+        print(f"audit trail intact: {report.reason}")
+    else:
+        where = "" if report.first_broken_id is None else f" at record {report.first_broken_id}"
+        print(f"audit trail BROKEN{where}: {report.reason}")
+    if report.public_key and not args.json:
+        print(f"signing key {report.public_key} (from the {report.key_source})")
+    return 0 if report.intact else 1
+
+
+# -- end audit -----------------------------------------------------------------------------
 
 
 def cmd_run(args: argparse.Namespace) -> int:

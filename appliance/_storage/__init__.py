@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from .._crypto import FieldCipher, MasterKeyError
 from ..models import PlateCandidate, PlateRead
 from .alerting import AlertRecords, HotlistRecords
+from .audit import AuditChain, signing_key_path
 from .bolos import BoloRecords
 
 logger = logging.getLogger(__name__)
@@ -421,16 +422,19 @@ class Store:
 
     # -- events -----------------------------------------------------------------------------
 
+    #: the audit chain's writer side; made on first use, used only on the writer thread
+    _audit: AuditChain | None = None
+
     async def record_event(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
-        """Append an event (login, logout, config change...); details are encrypted."""
+        """Append an event (login, logout, config change...) to the hash-chained, signed audit
+        trail (see :mod:`.audit`); details are encrypted."""
         at = _utc(datetime.now(UTC))
         blob = self.cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|{kind}".encode())
-        await self.write(
-            lambda c: c.execute(
-                "INSERT INTO events (at, kind, actor, detail) VALUES (?, ?, ?, ?)",
-                (at, kind, actor, blob),
-            )
-        )
+        if self._audit is None:
+            self._audit = AuditChain(signing_key_path(self.path))
+        chain = self._audit
+        # The chain's head is read and replaced inside the writer's transaction: no lock needed.
+        await self.write(lambda c: chain.append(c, at, kind, actor, blob))
 
     async def events(self, limit: int = 100) -> list[dict[str, Any]]:
         rows = await self.query(
