@@ -30,6 +30,7 @@ from ._pipeline.recognition_worker import RecognitionWorker
 from ._pipeline.tracker import PlateTracker
 from ._plugins import PluginHost
 from ._storage import Store
+from ._storage.audit import load_signing_key, signing_key_path
 from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
 from .models import PlateRead
 
@@ -98,6 +99,8 @@ class Appliance:
         """Open (creating if needed) the encrypted store; ``alprbox`` subcommands use this too."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.cipher = FieldCipher(load_or_create_key(self.data_dir / KEY_NAME))
+        # Refuse a missing-permission or wrong signing key now, not at the first login.
+        load_signing_key(signing_key_path(self.data_dir / DB_NAME), create=True)
         self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)
         return self.store
 
