@@ -100,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.add_argument("--data-dir", type=Path, help="override the data directory")
     audit_verify.add_argument("--json", action="store_true", help="the report as one JSON object")
+    # -- audit sample: detection-browsing audit memo (Vallejo 462.7) --------------------------
+    audit_sample = audit_sub.add_parser(
+        "sample", help="draw random searches, check them against the policy, write a memo"
+    )
+    audit_sample.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("ALPRBOX_CONFIG"),
+        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
+    )
+    audit_sample.add_argument("--data-dir", type=Path, help="override the data directory")
+    audit_sample.add_argument("--months", type=int, default=6, help="how far back (default 6)")
+    audit_sample.add_argument("--count", type=int, default=10, help="at least this many (10)")
+    audit_sample.add_argument("--seed", type=int, help="random seed (recorded; default random)")
+    audit_sample.add_argument("--out", type=Path, help="write the memo here (default stdout)")
     # -- end audit ---------------------------------------------------------------------------
 
     recognize = sub.add_parser("recognize", help="read the plates in image files")
@@ -225,6 +240,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     signing key file; with only a database (a replica), it is checked read-only against the
     public key stored in it, which the auditor compares with the box's published key.
     """
+    if getattr(args, "audit_command", "verify") == "sample":
+        return cmd_audit_sample(args)
     import getpass
 
     from ._appliance import DB_NAME, KEY_NAME, Appliance
@@ -277,6 +294,77 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if report.public_key and not args.json:
         print(f"signing key {report.public_key} (from the {report.key_source})")
     return 0 if report.intact else 1
+
+
+def cmd_audit_sample(args: argparse.Namespace) -> int:
+    """``alprbox audit sample``: the detection-browsing audit memo to the Chief (Vallejo 462.7).
+
+    Draws at least ``--count`` searches from the preceding ``--months`` months, judges each
+    against the site policy, writes the memo (``--out`` or stdout) and records its SHA-256 as an
+    ``audit.sample`` event.
+    """
+    import getpass
+
+    from ._appliance import DB_NAME, Appliance
+    from ._crypto import MasterKeyError
+    from ._search_audit import record_memo, sample_memo
+    from ._storage.audit import AuditKeyError
+
+    if args.months < 1 or args.count < 1:
+        print("--months and --count must be at least 1", file=sys.stderr)
+        return 2
+    host = create_plugin_host()
+    if args.config:
+        config = load_config_file(args.config, host)
+        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+    else:
+        from ._demo import demo_config
+
+        config = demo_config(host, None)
+        data_dir = args.data_dir or default_data_dir("demo")
+    if not (data_dir / DB_NAME).is_file():
+        print(f"no store at {data_dir / DB_NAME}", file=sys.stderr)
+        return 2
+    auditor = getpass.getuser()
+
+    async def run() -> tuple[str, int, int, int]:
+        store = await Appliance(config=config, plugins=host, data_dir=data_dir).open_store()
+        try:
+            memo = await sample_memo(
+                store,
+                config.root.policy,
+                months=args.months,
+                count=args.count,
+                seed=args.seed,
+                auditor=auditor,
+                site=config.root.site.name,
+            )
+            if args.out:
+                args.out.write_text(memo.text)
+            await record_memo(store, memo, auditor, str(args.out) if args.out else None)
+            bad = sum(1 for i in memo.sampled if not i.compliant)
+            return memo.text, memo.total, len(memo.sampled), bad
+        finally:
+            await store.close()
+
+    try:
+        text, total, sampled, bad = asyncio.run(run())
+    except (MasterKeyError, AuditKeyError, OSError) as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    if not args.out:
+        print(text)
+    if total < args.count:
+        print(
+            f"only {total} search(es) in the last {args.months} month(s), fewer than "
+            f"{args.count}: all were audited",
+            file=sys.stderr,
+        )
+    where = f" written to {args.out}" if args.out else ""
+    print(
+        f"memo{where}: {sampled} of {total} inquiries audited, {bad} not compliant", file=sys.stderr
+    )
+    return 0
 
 
 # -- end audit -----------------------------------------------------------------------------

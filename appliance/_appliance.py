@@ -81,7 +81,10 @@ class Appliance:
 
     async def start(self) -> None:
         store = await self.open_store()
-        self.first_admin = await ensure_first_admin(store, self.config.root.site.name)
+        self.first_admin = await ensure_first_admin(
+            store, self.config.root.site.name, self.clock.now().date(),
+            self.config.root.console.training_max_days,
+        )
         await self.start_hotlists(schedule=self.schedule_hotlists)
         signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)
         if signal is not None:

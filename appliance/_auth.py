@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("administrator", "supervisor", "operator", "analyst", "auditor")
 FIRST_ADMIN = "admin"
+#: Piedmont 438.7 / Oakland 430.9: training is renewed at least yearly.
+TRAINING_MAX_DAYS = 365
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile.
 _hasher = PasswordHasher()
@@ -41,10 +44,17 @@ class FirstAdmin:
     password: str
 
 
-async def ensure_first_admin(store: Store, organization: str) -> FirstAdmin | None:
+async def ensure_first_admin(
+    store: Store,
+    organization: str,
+    today: date | None = None,
+    training_max_days: int = TRAINING_MAX_DAYS,
+) -> FirstAdmin | None:
     """Create the first administrator with a random password if there are no users yet.
 
-    The password is returned once, for the start-up message, and stored only as its hash.
+    The password is returned once, for the start-up message, and stored only as its hash. The
+    account gets an "initial setup" training record (so the installer can reach the console and
+    record everyone else's training) and enrols in TOTP MFA at its first sign-in.
     """
     if await store.user_count() > 0:
         return None
@@ -52,6 +62,15 @@ async def ensure_first_admin(store: Store, organization: str) -> FirstAdmin | No
     await store.create_user(FIRST_ADMIN, hash_password(password), "administrator", organization)
     await store.record_event(
         "user.created", "system", {"username": FIRST_ADMIN, "role": "administrator"}
+    )
+    today = today or datetime.now(UTC).date()
+    await store.identity.record_training(
+        FIRST_ADMIN, "initial setup", today, today + timedelta(days=training_max_days), "system"
+    )
+    await store.record_event(
+        "user.training_recorded", "system",
+        {"target": FIRST_ADMIN, "organization": organization, "course": "initial setup",
+         "completed_on": today.isoformat()},
     )
     logger.info("Created the first administrator account '%s'", FIRST_ADMIN)
     return FirstAdmin(FIRST_ADMIN, password)

@@ -9,15 +9,18 @@ camera defaults, GPIO pins) that the site file may override.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ._hotlist.bolo import DEFAULT_CASE_NUMBER
 from .errors import ConfigError
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
@@ -47,6 +50,15 @@ class ConsoleSettings(_Strict):
             "unauthorized access or use for immigration enforcement is prohibited by law."
         ),
         description="Text shown on the login page (CJIS login banner).",
+    )
+    training_max_days: int = Field(
+        default=365,
+        ge=1,
+        le=3660,
+        description=(
+            "Days a user's ALPR training stays valid; after that the console refuses data pages "
+            "until an administrator records a refresher (Piedmont 438.7, Oakland 430.9)."
+        ),
     )
 
 
@@ -83,6 +95,133 @@ class HardwareProfile(_Strict):
     gpio: dict[str, Any] = Field(default_factory=dict)
 
 
+#: Every purpose a site may allow for searching or viewing ALPR data (Civil Code 1798.90.51(a),
+#: 1798.90.52(b); Alameda 462.3(b)(2), Vallejo 426.4(c)). A site's ``policy.purposes`` is chosen
+#: from these; there is deliberately no immigration category (Gov. Code 7284.6(a)(1)(D)).
+PURPOSE_CATALOGUE: dict[str, str] = {
+    "stolen vehicle": "Locate a vehicle reported stolen",
+    "stolen plate": "Locate a license plate reported stolen",
+    "wanted person": "Locate a person subject to an arrest warrant or otherwise lawfully sought",
+    "missing person": "Locate a missing person (child, elder, at-risk adult)",
+    "AMBER alert": "Respond to an AMBER alert (abducted child)",
+    "Silver alert": "Respond to a Silver alert (missing elder or dependent adult)",
+    "major crime canvass": "Canvass plates around a major crime scene for suspect vehicles",
+    "homicide": "Investigate a homicide",
+    "shooting": "Investigate a shooting or other assault with a deadly weapon",
+    "robbery": "Investigate a robbery or carjacking",
+    "kidnapping": "Investigate a kidnapping or abduction",
+    "sexual assault": "Investigate a sexual assault",
+    "witness or victim": "Locate a witness to or victim of a violent crime",
+    "officer safety": "Officer safety information about a specific vehicle",
+}
+
+#: Words that make a purpose, reason or requesting agency an immigration one. Any of them in a
+#: configured purpose is a config error; in a search request, a refusal (Gov. Code 7284.6).
+IMMIGRATION_TERMS: tuple[str, ...] = (
+    "immigration", "immigrant", "immigrants", "ice", "cbp", "hsi", "ero", "usbp", "uscis",
+    "deportation", "deport", "deportable", "deportee", "removal", "removable", "border",
+    "border patrol", "customs and border", "homeland security", "dhs", "alien", "aliens",
+    "undocumented", "illegal", "visa", "overstay", "287(g)", "detainer", "civil immigration",
+    "sanctuary", "enforcement and removal",
+)  # fmt: skip
+#: The subset that refuses free text (reasons, agency names): words like "border" or "removal"
+#: have ordinary meanings in a crime narrative, these do not.
+IMMIGRATION_TEXT_TERMS: tuple[str, ...] = (
+    "immigration", "immigrant", "immigrants", "ice", "cbp", "hsi", "ero", "usbp", "uscis",
+    "deportation", "deport", "deportable", "border patrol", "customs and border",
+    "homeland security investigations", "illegal alien", "undocumented", "287(g)",
+    "enforcement and removal", "civil immigration",
+)  # fmt: skip
+IMMIGRATION_STATUTE = "Gov. Code 7284.6"
+
+DEFAULT_VAGUE_REASONS: tuple[str, ...] = (
+    "investigation", "investigations", "inv", "invest", "n/a", "na", "none", "test", "testing",
+    "other", "general", "misc", "miscellaneous", "follow up", "follow-up", "followup", "f/u",
+    "info", "information", "intel", "check", "plate check", "routine", "patrol", "see report",
+    "see case", "per sgt", "as directed", "training", "curious", "suspicious", "lookup",
+)  # fmt: skip
+
+
+def immigration_term(text: str, terms: tuple[str, ...] = IMMIGRATION_TERMS) -> str | None:
+    """The first immigration word in ``text`` (whole words, any case), or None."""
+    lowered = " ".join(re.split(r"[\s_/,;:.-]+", text.lower()))
+    for term in terms:
+        if re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", lowered):
+            return term
+    return None
+
+
+class PolicySettings(_Strict):
+    """The site's ALPR use policy as the software enforces it on every search and record view."""
+
+    purposes: tuple[str, ...] = Field(
+        default=tuple(PURPOSE_CATALOGUE),
+        min_length=1,
+        description="Authorized purposes, chosen from the built-in catalogue.",
+    )
+    case_number_pattern: str = Field(
+        default=DEFAULT_CASE_NUMBER,
+        description="Regular expression a case or incident number must match (upper-cased).",
+    )
+    vague_reasons: tuple[str, ...] = Field(
+        default=DEFAULT_VAGUE_REASONS,
+        description="Reasons refused as too vague to document an inquiry (any case).",
+    )
+    min_reason_length: int = Field(
+        default=15, ge=1, le=200, description="Shorter reasons are refused as too vague."
+    )
+    search_max_days: int = Field(
+        default=30, ge=1, le=3650, description="How far back a search may reach, in days."
+    )
+
+    @field_validator("purposes", mode="before")
+    @classmethod
+    def _purposes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple):
+            return value
+        by_lower = {name.lower(): name for name in PURPOSE_CATALOGUE}
+        chosen: list[str] = []
+        for item in value:
+            text = str(item).strip()
+            term = immigration_term(text)
+            if term is not None:
+                raise ValueError(
+                    f"{text!r} is immigration enforcement ({term!r}), which California law "
+                    f"forbids using ALPR data or staff for ({IMMIGRATION_STATUTE}); "
+                    "it cannot be an authorized purpose"
+                )
+            name = by_lower.get(" ".join(text.lower().split()))
+            if name is None:
+                raise ValueError(
+                    f"unknown purpose {text!r}; choose from: {', '.join(PURPOSE_CATALOGUE)}"
+                )
+            if name not in chosen:
+                chosen.append(name)
+        return tuple(chosen)
+
+    @field_validator("case_number_pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as err:
+            raise ValueError(f"not a valid regular expression: {err}") from err
+        return value
+
+    @field_validator("vague_reasons", mode="before")
+    @classmethod
+    def _vague(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(" ".join(str(v).lower().split()) for v in value)
+        return value
+
+    def version(self) -> str:
+        """A short hash of this policy, recorded with every search it allowed or refused."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
+
 class RootConfig(_Strict):
     version: int = Field(default=CONFIG_VERSION, description="Config format version.")
     site: SiteInfo = SiteInfo()
@@ -94,6 +233,7 @@ class RootConfig(_Strict):
     cameras: list[dict[str, Any]] = Field(default_factory=list)
     hotlists: list[dict[str, Any]] = Field(default_factory=list)
     exporters: list[dict[str, Any]] = Field(default_factory=list)
+    policy: PolicySettings = PolicySettings()
 
 
 @dataclass(frozen=True)

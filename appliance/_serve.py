@@ -67,6 +67,7 @@ def _announce(appliance: Appliance, url: str, data_dir: Path) -> None:
             f"  username: {appliance.first_admin.username}",
             f"  password: {appliance.first_admin.password}",
             "This password is shown only this once and stored only as a hash.",
+            "At first sign-in you enrol an authenticator app (TOTP); keep its recovery codes.",
         ]
     else:
         lines.append("Log in with your account.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,12 +12,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pyotp
 from aiohttp.test_utils import TestClient
 
 from appliance import PlateCandidate, PlateRead
 from appliance._appliance import Appliance
 from appliance._config import parse_config
 from appliance._plugins import create_plugin_host
+from appliance._web.keys import APPLIANCE
 from appliance.testing import FAKES, FakeClock
 
 BASE_CONFIG = "recognition: {type: fake}\ncameras: []\n"
@@ -29,8 +32,9 @@ async def running_appliance(
 ) -> AsyncIterator[Appliance]:
     host = create_plugin_host(discover=False, plugins=[FAKES])
     config = parse_config(BASE_CONFIG + extra_config, "test.yaml", host)
-    appliance = Appliance(config=config, plugins=host, data_dir=data_dir,
-                          clock=clock or FakeClock(T0))
+    appliance = Appliance(
+        config=config, plugins=host, data_dir=data_dir, clock=clock or FakeClock(T0)
+    )
     await appliance.start()
     try:
         yield appliance
@@ -42,7 +46,7 @@ async def running_appliance(
 def jpeg(width: int = 160, height: int = 48) -> bytes:
     """A real small JPEG: a white plate with a dark band, so it is not a flat colour."""
     image = np.full((height, width, 3), 255, np.uint8)
-    image[height // 3: 2 * height // 3, 10: width - 10] = (40, 40, 40)
+    image[height // 3 : 2 * height // 3, 10 : width - 10] = (40, 40, 40)
     ok, data = cv2.imencode(".jpg", image)
     assert ok
     return bytes(data.tobytes())
@@ -78,8 +82,21 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-async def login(client: TestClient[Any, Any], username: str, password: str) -> Any:
-    """Submit the login form like a browser; returns the (unfollowed) response."""
+async def enrol_mfa(appliance: Appliance, username: str) -> str:
+    """Enrol ``username`` in TOTP directly through the store (for speed); returns the secret."""
+    assert appliance.store is not None
+    secret = pyotp.random_base32()
+    await appliance.store.identity.enrol(username, secret, 0, [])
+    return secret
+
+
+def totp_now(appliance: Appliance, secret: str) -> str:
+    """The current code by the appliance clock (the one the console checks codes against)."""
+    return pyotp.TOTP(secret).at(appliance.clock.now())
+
+
+async def password_step(client: TestClient[Any, Any], username: str, password: str) -> Any:
+    """Submit the password form like a browser; returns the (unfollowed) response."""
     page = await client.get("/login")
     token = csrf_from(await page.text())
     return await client.post(
@@ -87,6 +104,65 @@ async def login(client: TestClient[Any, Any], username: str, password: str) -> A
         data={"username": username, "password": password, "csrf_token": token},
         allow_redirects=False,
     )
+
+
+async def submit_code(client: TestClient[Any, Any], code: str, path: str = "/mfa") -> Any:
+    """Submit a TOTP or recovery code on the MFA step page; returns the (unfollowed) response."""
+    token = csrf_from(await (await client.get(path)).text())
+    return await client.post(path, data={"code": code, "csrf_token": token}, allow_redirects=False)
+
+
+async def login(client: TestClient[Any, Any], username: str, password: str) -> Any:
+    """Sign in like a browser: password, then the TOTP code (a user without MFA is enrolled
+    through the store first). Returns the last (unfollowed) response: the password step's when
+    that one fails, else the code step's."""
+    appliance = client.server.app[APPLIANCE]
+    assert appliance.store is not None
+    secret: str | None = None
+    if await appliance.store.get_user(username) is not None:
+        secret = await appliance.store.identity.mfa_secret(username)
+        if secret is None:
+            secret = await enrol_mfa(appliance, username)
+    response = await password_step(client, username, password)
+    if response.status != 303 or response.headers["Location"] != "/mfa":
+        return response
+    assert secret is not None
+    return await submit_code(client, await fresh_code(appliance, username, secret))
+
+
+async def fresh_code(appliance: Appliance, username: str, secret: str) -> str:
+    """A code the console has not accepted yet. A code is accepted once per 30-second step, so
+    a second sign-in in the same step moves the fake clock on to the next step."""
+    assert appliance.store is not None
+    if isinstance(appliance.clock, FakeClock):
+        step = int(appliance.clock.now().timestamp()) // 30
+        last = await appliance.store.query(
+            lambda c: c.execute(
+                "SELECT mfa_last_step FROM users WHERE username = ?", (username,)
+            ).fetchone()[0]
+        )
+        if last is not None and last >= step:
+            appliance.clock.advance(30 * (last - step + 1))
+    return totp_now(appliance, secret)
+
+
+async def browser_sign_in(
+    page: Any, base: str, appliance: Appliance, username: str, password: str
+) -> None:
+    """Sign in through real pages: password, then the TOTP code (enrolled through the store
+    first if needed)."""
+    assert appliance.store is not None
+    secret = await appliance.store.identity.mfa_secret(username)
+    if secret is None:
+        secret = await enrol_mfa(appliance, username)
+    await page.goto(f"{base}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/mfa")
+    await page.fill("#code", await fresh_code(appliance, username, secret))
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/")
 
 
 # -- hot lists, users and alerts (alert, hot-list and BOLO pages) ---------------------------
@@ -99,10 +175,7 @@ from appliance import HotlistBatch, HotlistEntry, HotlistSource, HotlistSourceSe
 from appliance import hookimpl as _hookimpl  # noqa: E402
 from appliance._auth import hash_password  # noqa: E402
 
-LISTS_CONFIG = (
-    "hotlists:\n"
-    "  - {name: ncic, type: console-list, max_age_hours: 24}\n"
-)
+LISTS_CONFIG = "hotlists:\n  - {name: ncic, type: console-list, max_age_hours: 24}\n"
 #: Immigration Violator records are dropped by law (Gov. Code 7284.6); the console shows counts.
 IMMIGRATION_DROP = "Immigration Violator File (Gov. Code 7284.6)"
 
@@ -138,10 +211,16 @@ CONSOLE_LISTS = _ConsoleLists()
 def listed(plate: str = "7ABC123", **kw: Any) -> HotlistEntry:
     """A stolen-vehicle entry with everything an officer checks."""
     values: dict[str, Any] = {
-        "state": "CA", "category": "Stolen Vehicle", "reference": f"V{plate}",
-        "agency": "CA0010000", "reason": "Stolen from a driveway",
-        "entered": datetime(2026, 4, 20).date(), "vehicle_year": 2019,
-        "vehicle_make": "Toyota", "vehicle_model": "Camry", "vehicle_colour": "Blue",
+        "state": "CA",
+        "category": "Stolen Vehicle",
+        "reference": f"V{plate}",
+        "agency": "CA0010000",
+        "reason": "Stolen from a driveway",
+        "entered": datetime(2026, 4, 20).date(),
+        "vehicle_year": 2019,
+        "vehicle_make": "Toyota",
+        "vehicle_model": "Camry",
+        "vehicle_colour": "Blue",
     }
     values.update(kw)
     return HotlistEntry(plate=plate, **values)
@@ -154,8 +233,13 @@ async def appliance_with_lists(
     """Like :func:`running_appliance`, with the list ``ncic`` fed by :class:`ConsoleListSource`."""
     host = create_plugin_host(discover=False, plugins=[FAKES, CONSOLE_LISTS])
     config = parse_config(BASE_CONFIG + LISTS_CONFIG + extra_config, "test.yaml", host)
-    appliance = Appliance(config=config, plugins=host, data_dir=data_dir,
-                          clock=clock or FakeClock(T0), schedule_hotlists=False)
+    appliance = Appliance(
+        config=config,
+        plugins=host,
+        data_dir=data_dir,
+        clock=clock or FakeClock(T0),
+        schedule_hotlists=False,
+    )
     await appliance.start()
     try:
         yield appliance
@@ -176,7 +260,17 @@ async def add_user(
 ) -> str:
     assert appliance.store is not None
     await appliance.store.create_user(username, hash_password(password), role, "Test City")
+    await record_training(appliance, username)
     return password
+
+
+async def record_training(appliance: Appliance, username: str) -> None:
+    """A current training record for ``username`` (data pages need one)."""
+    assert appliance.store is not None
+    today = appliance.clock.now().date()
+    await appliance.store.identity.record_training(
+        username, "test course", today, today + timedelta(days=365), "test"
+    )
 
 
 async def login_as(client: _TestClient[Any, Any], username: str, password: str) -> None:
@@ -184,3 +278,30 @@ async def login_as(client: _TestClient[Any, Any], username: str, password: str) 
     client.session.cookie_jar.clear()
     response = await login(client, username, password)
     assert response.status == 303, await response.text()
+
+
+# -- browser waits that work under the console's CSP ---------------------------------------
+# page.wait_for_function compiles its predicate inside the page, which the strict CSP (no
+# 'unsafe-eval') blocks whenever Playwright has to poll; these use locators and evaluate().
+
+
+async def wait_text(page: Any, selector: str, prefix: str, limit_s: float = 10.0) -> None:
+    """Wait until the element's text starts with ``prefix``."""
+    import re as _re
+
+    from playwright.async_api import expect
+
+    await expect(page.locator(selector)).to_have_text(
+        _re.compile("^" + _re.escape(prefix)), timeout=limit_s * 1000
+    )
+
+
+async def wait_image(page: Any, selector: str, limit_s: float = 10.0) -> None:
+    """Wait until the image has loaded with real pixels."""
+    locator = page.locator(selector)
+    await locator.wait_for(timeout=limit_s * 1000)
+    for _ in range(int(limit_s / 0.05)):
+        if await locator.evaluate("img => img.complete && img.naturalWidth > 0"):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"image {selector} did not load")

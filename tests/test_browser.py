@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from console_fixtures import T0, FakeClock, make_read, running_appliance
+from console_fixtures import (
+    T0,
+    FakeClock,
+    browser_sign_in,
+    make_read,
+    running_appliance,
+    wait_image,
+    wait_text,
+)
 
 from appliance._appliance import Appliance
 from appliance._pipeline.camera_supervisor import CameraStatus
@@ -18,8 +26,13 @@ from appliance._web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SCREENSHOT = Path(os.environ.get("ALPRBOX_CONSOLE_SCREENSHOT", "/tmp/console.png"))
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -58,16 +71,16 @@ async def page() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def test_live_reads_arrive_without_reload(
-    console: tuple[str, Appliance], page: Any
-) -> None:
+async def test_live_reads_arrive_without_reload(console: tuple[str, Appliance], page: Any) -> None:
     base, appliance = console
     assert appliance.first_admin is not None
-    appliance.cameras["north-gate"] = CameraStatus("north-gate", "rtsp", state="running",
-                                                   last_frame_at=T0, frames=1234)
+    appliance.cameras["north-gate"] = CameraStatus(
+        "north-gate", "rtsp", state="running", last_frame_at=T0, frames=1234
+    )
     for i, text in enumerate(("8FJK402", "4TRX911")):
-        await appliance._on_read(make_read(text, confidence=0.88 + i / 20,
-                                           first_seen=T0 + timedelta(minutes=i)))
+        await appliance._on_read(
+            make_read(text, confidence=0.88 + i / 20, first_seen=T0 + timedelta(minutes=i))
+        )
     problems: list[str] = []
     dialogs: list[str] = []
     page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
@@ -77,12 +90,11 @@ async def test_live_reads_arrive_without_reload(
     await page.goto(f"{base}/")
     assert page.url == f"{base}/login"  # not signed in yet
     assert await page.text_content("#banner") == appliance.config.root.console.banner
-    await page.fill("#username", appliance.first_admin.username)
-    await page.fill("#password", appliance.first_admin.password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/")
+    await browser_sign_in(
+        page, base, appliance, appliance.first_admin.username, appliance.first_admin.password
+    )
     assert await page.text_content("#current-user") == "admin"
-    await page.wait_for_function("document.getElementById('live-status').textContent === 'Live'")
+    await wait_text(page, "#live-status", "Live")
     await page.evaluate("window.notReloaded = true")
 
     read = make_read("7LIVE42", confidence=0.97, first_seen=T0 + timedelta(minutes=5))
@@ -92,12 +104,7 @@ async def test_live_reads_arrive_without_reload(
     assert await row.locator(".plate").text_content() == "7LIVE42"
     assert await row.locator("td.num").text_content() == "97%"
     assert await page.locator("#reads tbody tr").first.get_attribute("id") == f"read-{read.id}"
-    await page.wait_for_function(
-        "id => { const img = document.querySelector(`#read-${id} img.crop`);"
-        " return img && img.complete && img.naturalWidth > 0; }",
-        arg=read.id,
-        timeout=5000,
-    )
+    await wait_image(page, f"#read-{read.id} img.crop", limit_s=5)
 
     hostile = make_read(HOSTILE, first_seen=T0 + timedelta(minutes=6))
     await appliance._on_read(hostile)

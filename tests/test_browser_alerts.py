@@ -15,9 +15,12 @@ from console_fixtures import (
     FakeClock,
     add_user,
     appliance_with_lists,
+    browser_sign_in,
     listed,
     load_list,
     make_read,
+    wait_image,
+    wait_text,
 )
 
 from appliance._appliance import Appliance
@@ -25,8 +28,13 @@ from appliance._web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 SCREENSHOT = Path(os.environ.get("ALPRBOX_ALERT_SCREENSHOT", "/tmp/alert.png"))
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
@@ -67,16 +75,12 @@ async def page() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def sign_in(page: Any, base: str, username: str, password: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", password)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/")
+async def sign_in(page: Any, base: str, appliance: Appliance, username: str, password: str) -> None:
+    await browser_sign_in(page, base, appliance, username, password)
 
 
 async def wait_live(page: Any) -> None:
-    await page.wait_for_function("document.getElementById('live-status').textContent === 'Live'")
+    await wait_text(page, "#live-status", "Live")
 
 
 async def test_alert_arrives_live_and_is_verified_to_closed_then_a_bolo_hits(
@@ -91,7 +95,7 @@ async def test_alert_arrives_live_and_is_verified_to_closed_then_a_bolo_hits(
     page.on("pageerror", lambda err: problems.append(str(err)))
     page.on("dialog", lambda dialog: dialogs.append(dialog.message))
 
-    await sign_in(page, base, "admin", appliance.first_admin.password)
+    await sign_in(page, base, appliance, "admin", appliance.first_admin.password)
     await page.click("nav >> text=Alerts")
     await page.wait_for_url(f"{base}/alerts")
     assert "not grounds for a stop" in (await page.text_content("#not-probable-cause") or "")
@@ -110,10 +114,7 @@ async def test_alert_arrives_live_and_is_verified_to_closed_then_a_bolo_hits(
 
     await row.locator("a.verify").click()
     await page.wait_for_url(f"{base}/alerts/{alert.id}")
-    await page.wait_for_function(
-        "() => { const img = document.getElementById('alert-crop');"
-        " return img && img.complete && img.naturalWidth > 0; }"
-    )
+    await wait_image(page, "#alert-crop")
     diff = page.locator("#compare tr.read-chars td.diff")
     assert await diff.count() == 1 and await diff.text_content() == "8"
     assert await page.locator("#compare tr.listed-chars td.diff").text_content() == "B"
@@ -129,16 +130,13 @@ async def test_alert_arrives_live_and_is_verified_to_closed_then_a_bolo_hits(
     assert "confirm all three" in (await page.text_content("#transition-error") or "")
     await page.check("#verified_vehicle")  # the two already ticked are kept
     await page.click("#step-submit")
-    await page.wait_for_function(
-        "document.getElementById('alert-state').textContent.startsWith('Tentative')")
+    await wait_text(page, "#alert-state", "Tentative")
     await page.fill("#step-note", "CLETS: record active")
     await page.click("#step-submit")
-    await page.wait_for_function(
-        "document.getElementById('alert-state').textContent.startsWith('Live query')")
+    await wait_text(page, "#alert-state", "Live query")
     await page.fill("#step-note", "Confirmed by CA0010000 dispatch")
     await page.click("#step-submit")
-    await page.wait_for_function(
-        "document.getElementById('alert-state').textContent.startsWith('Confirmed')")
+    await wait_text(page, "#alert-state", "Confirmed")
     await page.select_option("#disposition", "vehicle recovered")
     await page.click("#step-submit")
     await page.wait_for_selector("#final-note")
@@ -161,7 +159,7 @@ async def test_alert_arrives_live_and_is_verified_to_closed_then_a_bolo_hits(
     await add_user(appliance, "sgt.diaz", "supervisor", "second pair of eyes 7")
     await page.click("form.logout button")
     await page.wait_for_url(f"{base}/login")
-    await sign_in(page, base, "sgt.diaz", "second pair of eyes 7")
+    await sign_in(page, base, appliance, "sgt.diaz", "second pair of eyes 7")
     await page.goto(f"{base}/bolos")
     await page.click(f"#bolo-{bolo.id} button.approve")
     await page.wait_for_selector(f"#bolo-{bolo.id}.status-active")

@@ -27,6 +27,7 @@ from ..models import PlateCandidate, PlateRead
 from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, signing_key_path
 from .bolos import BoloRecords
+from .identity import IdentityRecords
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ class Store:
         self.alerts = AlertRecords(self)
         self.hotlists = HotlistRecords(self)
         self.bolos = BoloRecords(self)
+        self.identity = IdentityRecords(self)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -436,14 +438,38 @@ class Store:
         # The chain's head is read and replaced inside the writer's transaction: no lock needed.
         await self.write(lambda c: chain.append(c, at, kind, actor, blob))
 
-    async def events(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def events(
+        self,
+        limit: int = 100,
+        *,
+        kind: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        oldest_first: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Audit events, decrypted: newest first, optionally of one kind in [start, end)."""
+        where, args = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if start is not None:
+            where.append("at >= ?")
+            args.append(_utc(start))
+        if end is not None:
+            where.append("at < ?")
+            args.append(_utc(end))
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        order = "ASC" if oldest_first else "DESC"
         rows = await self.query(
             lambda c: c.execute(
-                "SELECT at, kind, actor, detail FROM events ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT id, at, kind, actor, detail FROM events{clause} ORDER BY id {order}"
+                " LIMIT ?",
+                (*args, limit),
             ).fetchall()
         )
         return [
             {
+                "id": event_id,
                 "at": at,
                 "kind": kind,
                 "actor": actor,
@@ -451,9 +477,18 @@ class Store:
                     self.cipher.decrypt(bytes(blob), f"event|{at}|{kind}".encode())
                 ),
             }
-            for at, kind, actor, blob in rows
+            for event_id, at, kind, actor, blob in rows
         ]
 
+    async def count_reads_before(self, cutoff: datetime) -> int:
+        """Reads first seen before ``cutoff`` (what a retention audit asks about)."""
+        return int(
+            await self.query(
+                lambda c: c.execute(
+                    "SELECT count(*) FROM reads WHERE seen_at < ?", (_utc(cutoff),)
+                ).fetchone()[0]
+            )
+        )
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -90,5 +90,22 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_get("/api/reads", routes.api_reads)
     r.add_get("/healthz", routes.healthz)
     r.add_get("/metrics", routes.metrics)
+    # Identity: the sign-in steps after the password (TOTP, forced password change) and user
+    # administration (issue "Identity").
+    from . import mfa, users
+
+    r.add_get("/mfa", mfa.mfa_page)
+    r.add_post("/mfa", mfa.mfa_submit)
+    r.add_get("/mfa/enrol", mfa.enrol_page)
+    r.add_post("/mfa/enrol", mfa.enrol_submit)
+    r.add_get("/mfa/qr.svg", mfa.enrol_qr)
+    r.add_get("/password", mfa.password_page)
+    r.add_post("/password", mfa.password_submit)
+    user_path = "/users/{username:[a-z0-9][a-z0-9._-]{1,63}}"
+    r.add_get("/users", users.users_page)
+    r.add_post("/users", users.user_create)
+    r.add_post(user_path + "/unlock", users.user_unlock)
+    r.add_post(user_path + "/reset-mfa", users.user_reset_mfa)
+    r.add_post(user_path + "/training", users.user_training)
     r.add_static("/static/", STATIC_DIR)
     return app

@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 from collections.abc import Collection
+from datetime import UTC
 from typing import Any
 
 import aiohttp_jinja2
@@ -34,6 +35,18 @@ _NO_REDIRECT = ("/api/", "/events")
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+#: A session that still owes a sign-in step reaches only that step's pages (and logout).
+STEP_PATHS: dict[str, frozenset[str]] = {
+    "mfa": frozenset({"/mfa"}),
+    "enrol": frozenset({"/mfa/enrol", "/mfa/qr.svg"}),
+    "password": frozenset({"/password"}),
+}
+STEP_HOME = {"mfa": "/mfa", "enrol": "/mfa/enrol", "password": "/password"}
+#: Reachable without current training (Piedmont 438.7): nothing here shows ALPR data. User
+#: administration stays open so an administrator can record training, their own included.
+_TRAINING_EXEMPT = frozenset({"/logout", "/users"})
+_TRAINING_EXEMPT_PREFIX = "/users/"
+
 MESSAGES = {
     "invalid": "Invalid username or password.",
     "locked": (
@@ -50,8 +63,18 @@ def current_session(request: web.Request) -> Session | None:
 
 def require_session(request: web.Request) -> Session:
     session = current_session(request)
-    if session is None:
+    if session is None or session.pending is not None:
         raise web.HTTPUnauthorized(text="Sign in first.")
+    return session
+
+
+def require_pending(request: web.Request, step: str) -> Session:
+    """The session that is at sign-in step ``step``; elsewhere a redirect to where it belongs."""
+    session = current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/login")
+    if session.pending != step:
+        raise web.HTTPSeeOther(STEP_HOME.get(session.pending or "", "/"))
     return session
 
 
@@ -89,11 +112,58 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         if request.path.startswith(_NO_REDIRECT):
             raise web.HTTPUnauthorized(text="Sign in first.")
         raise web.HTTPSeeOther("/login")
+    if (session is not None and session.pending is not None and not _is_public(request.path)
+            and request.path not in STEP_PATHS[session.pending] and request.path != "/logout"):
+        if request.path.startswith(_NO_REDIRECT):
+            raise web.HTTPUnauthorized(text="Finish signing in first.")
+        raise web.HTTPSeeOther(STEP_HOME[session.pending])
     if session is not None and _is_user_activity(request):
         request.app[SESSIONS].touch(session)
     if request.method not in _SAFE_METHODS:
         await _check_csrf(request, session)
+    if (session is not None and session.pending is None and not _is_public(request.path)
+            and request.path not in _TRAINING_EXEMPT
+            and not request.path.startswith(_TRAINING_EXEMPT_PREFIX)):
+        refusal = await _training_refusal(request, session)
+        if refusal is not None:
+            return refusal
     return await handler(request)
+
+
+TRAINING_REASON = (
+    "Your ALPR training record is missing or more than {days} days old. Policy (Piedmont 438.7, "
+    "Oakland 430.9) allows no access to ALPR data without current training: live reads, alerts, "
+    "hot lists, BOLOs, searches, images and the API stay closed to you until an administrator "
+    "records your training."
+)
+
+
+async def _training_refusal(request: web.Request, session: Session) -> web.Response | None:
+    """A 403 page when ``session``'s user has no current training; None when they do."""
+    appliance = request.app[APPLIANCE]
+    store = appliance.store
+    if store is None:
+        raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
+    max_days = appliance.config.root.console.training_max_days
+    today = appliance.clock.now().astimezone(UTC).date()
+    if await store.identity.trained_until(session.username, today, max_days) is not None:
+        return None
+    logger.warning("Refused %s %s to %r: training missing or expired",
+                   request.method, request.path, session.username)
+    reason = TRAINING_REASON.format(days=max_days)
+    if request.path.startswith(_NO_REDIRECT) or request.method not in _SAFE_METHODS:
+        raise web.HTTPForbidden(text=reason)
+    return aiohttp_jinja2.render_template("training.html", request, {
+        "title": "Training required",
+        "user": session,
+        "notices": [],
+        "csrf_field": CSRF_FIELD,
+        "csrf_token": session.csrf,
+        "site": appliance.config.root.site.name,
+        "path": request.path,
+        "reason": reason,
+        "is_admin": session.role == "administrator",
+    }, status=403)
 
 
 async def _check_csrf(request: web.Request, session: Session | None) -> None:
@@ -127,7 +197,7 @@ def cookie_flags(request: web.Request) -> dict[str, Any]:
     return {"httponly": True, "samesite": "Strict", "secure": secure}
 
 
-def _login_response(
+def login_response(
     request: web.Request, message: str | None, *, status: int = 200, username: str = ""
 ) -> web.Response:
     appliance = request.app[APPLIANCE]
@@ -154,10 +224,14 @@ def _login_response(
 
 
 async def login_page(request: web.Request) -> web.Response:
-    if current_session(request) is not None:
+    session = current_session(request)
+    if session is not None and session.pending is None:
         raise web.HTTPSeeOther("/")
+    if session is not None:
+        # Back at the form half-way through: start over.
+        request.app[SESSIONS].end(session.token)
     timed_out = request.app[SESSIONS].pop_timed_out(request.cookies.get(SESSION_COOKIE))
-    return _login_response(request, "timeout" if timed_out else None)
+    return login_response(request, "timeout" if timed_out else None)
 
 
 async def login_submit(request: web.Request) -> web.Response:
@@ -167,32 +241,41 @@ async def login_submit(request: web.Request) -> web.Response:
     username = username.strip()[:128] if isinstance(username, str) else ""
     password = password[:1024] if isinstance(password, str) else ""
     if not username or not password:
-        return _login_response(request, "invalid", status=401, username=username)
+        return login_response(request, "invalid", status=401, username=username)
     appliance = request.app[APPLIANCE]
     store = appliance.store
     if store is None:
         raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
     remote = request.remote or ""
+    # Failures are kept until the second factor is given too: codes count toward the same lockout.
     result = await authenticate(
-        store, request.app[LOGIN_GUARD], username, password, appliance.clock.now(), remote
+        store, request.app[LOGIN_GUARD], username, password, appliance.clock.now(), remote,
+        reset_failures=False,
     )
     if result.outcome != "ok" or result.user is None:
-        return _login_response(request, result.outcome, status=401, username=username)
+        return login_response(request, result.outcome, status=401, username=username)
     user = result.user
-    session = request.app[SESSIONS].create(user.username, user.role, user.organization)
-    await store.record_event(
-        "login", user.username,
-        {"role": user.role, "organization": user.organization, "remote": remote},
+    # The password alone signs no one in (CJIS 5.6.2.2 MFA): next comes the TOTP step.
+    step = "mfa" if await store.identity.mfa_secret(user.username) is not None else "enrol"
+    session = request.app[SESSIONS].create(
+        user.username, user.role, user.organization, pending=step
     )
-    logger.info("Console sign-in: %r (%s) from %s", user.username, user.role, remote)
-    response = web.HTTPSeeOther("/")
+    await store.record_event(
+        "login.password_ok", user.username,
+        {"role": user.role, "organization": user.organization, "remote": remote, "next": step},
+    )
+    logger.info("Console password accepted for %r from %s; %s step next",
+                user.username, remote, step)
+    response = web.HTTPSeeOther(STEP_HOME[step])
     response.set_cookie(SESSION_COOKIE, session.token, path="/", **cookie_flags(request))
     response.del_cookie(LOGIN_COOKIE, path="/login")
     raise response
 
 
 async def logout(request: web.Request) -> web.Response:
-    session = require_session(request)
+    session = current_session(request)
+    if session is None:
+        raise web.HTTPUnauthorized(text="Sign in first.")
     request.app[SESSIONS].end(session.token)
     store = request.app[APPLIANCE].store
     if store is not None:

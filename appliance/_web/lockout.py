@@ -56,9 +56,21 @@ class LoginGuard:
 
 
 async def authenticate(
-    store: Store, guard: LoginGuard, username: str, password: str, now: datetime, remote: str
+    store: Store,
+    guard: LoginGuard,
+    username: str,
+    password: str,
+    now: datetime,
+    remote: str,
+    *,
+    reset_failures: bool = True,
 ) -> LoginResult:
-    """Check credentials, update failure counts and lockout, and record the audit events."""
+    """Check credentials, update failure counts and lockout, and record the audit events.
+
+    :param reset_failures: clear the failure count on success. The console passes False: the
+        count is cleared only once the second factor is given as well, so a stolen password
+        cannot be used to restart the count of wrong codes.
+    """
     user = await store.get_user(username)
     if user is not None:
         failures, locked_until = user.failed_logins, user.locked_until
@@ -100,8 +112,10 @@ async def authenticate(
     new_hash = None
     if needs_rehash(user.password_hash):
         new_hash = await asyncio.to_thread(hash_password, password)
-    if new_hash is not None or user.failed_logins or user.locked_until is not None:
+    failures_after = 0 if reset_failures else user.failed_logins
+    if (new_hash is not None or user.failed_logins != failures_after
+            or user.locked_until is not None):
         await store.update_login_state(
-            username, failed_logins=0, locked_until=None, password_hash=new_hash
+            username, failed_logins=failures_after, locked_until=None, password_hash=new_hash
         )
     return LoginResult("ok", user)

@@ -33,6 +33,13 @@ class Session:
     last_active: float
     #: one-time notices for the next page (post/redirect/get); never plate data
     notices: list[str] = field(default_factory=list)
+    #: the sign-in step still owed ("mfa", "enrol", "password"); None once fully signed in.
+    #: A pending session reaches only the pages of its step (see auth.session_middleware).
+    pending: str | None = None
+    #: during enrolment, the TOTP secret offered but not yet confirmed (memory only)
+    enrol_secret: str | None = None
+    #: how the second factor was given ("totp", "recovery"), for the audit trail
+    mfa_method: str | None = None
 
 
 class SessionStore:
@@ -51,7 +58,9 @@ class SessionStore:
         self._sessions: dict[str, Session] = {}
         self._timed_out: dict[str, float] = {}
 
-    def create(self, username: str, role: str, organization: str) -> Session:
+    def create(
+        self, username: str, role: str, organization: str, *, pending: str | None = None
+    ) -> Session:
         now = self._clock()
         session = Session(
             token=secrets.token_urlsafe(32),
@@ -61,6 +70,7 @@ class SessionStore:
             csrf=secrets.token_urlsafe(32),
             created=now,
             last_active=now,
+            pending=pending,
         )
         self._sessions[session.token] = session
         return session
@@ -84,6 +94,20 @@ class SessionStore:
     def touch(self, session: Session) -> None:
         """Record user activity: only this postpones the idle lock."""
         session.last_active = self._clock()
+
+    def promote(self, session: Session, pending: str | None) -> Session:
+        """Move ``session`` to its next sign-in step under a fresh token (no session fixation)."""
+        self._sessions.pop(session.token, None)
+        fresh = self.create(session.username, session.role, session.organization, pending=pending)
+        fresh.mfa_method = session.mfa_method
+        return fresh
+
+    def end_user(self, username: str) -> int:
+        """End every session of ``username`` (MFA reset, lock); returns how many."""
+        tokens = [t for t, s in self._sessions.items() if s.username == username]
+        for token in tokens:
+            del self._sessions[token]
+        return len(tokens)
 
     def end(self, token: str) -> Session | None:
         return self._sessions.pop(token, None)
