@@ -107,5 +107,15 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_post(user_path + "/unlock", users.user_unlock)
     r.add_post(user_path + "/reset-mfa", users.user_reset_mfa)
     r.add_post(user_path + "/training", users.user_training)
+    # Detection browsing and the audit trail (issue 6: L-4, L-5, P-5, P-6, P-7).
+    from . import audit, search
+
+    r.add_get("/search", search.search_page)
+    r.add_post("/search", search.search_submit)
+    r.add_get("/reads/{read_id:[A-Za-z0-9_-]{1,64}}", search.record_page)
+    r.add_get("/audit", audit.audit_page)
+    r.add_post("/audit", audit.audit_filter)
+    r.add_post("/audit/sample", audit.audit_sample)
+    r.add_get("/audit/memos/{sha256:[0-9a-f]{64}}", audit.memo_page)
     r.add_static("/static/", STATIC_DIR)
     return app

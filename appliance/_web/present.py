@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,9 @@ from .keys import APPLIANCE
 logger = logging.getLogger(__name__)
 
 _UTC = ZoneInfo("UTC")
+#: C0 and C1 control characters other than tab and line breaks: no form field needs them, and
+#: HTML escaping leaves them as they are (terminal escapes in a log or an export).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def site_zone(appliance: Appliance) -> ZoneInfo:
@@ -55,9 +59,10 @@ def read_view(read: PlateRead, zone: ZoneInfo, *, has_crop: bool = True) -> dict
 
 
 def form_text(form: Mapping[str, Any], name: str, max_length: int = 500) -> str:
-    """A posted text field, stripped and cut to ``max_length``; "" when absent or a file."""
+    """A posted text field without control characters, stripped and cut to ``max_length``;
+    "" when absent or a file."""
     value = form.get(name)
-    return value.strip()[:max_length] if isinstance(value, str) else ""
+    return _CONTROL.sub("", value).strip()[:max_length] if isinstance(value, str) else ""
 
 
 def render_page(

@@ -22,6 +22,18 @@ _TOMBSTONE_SECONDS = 24 * 3600.0
 _MAX_TOMBSTONES = 10_000
 
 
+@dataclass(frozen=True)
+class SearchContext:
+    """What a search was run for, kept server-side so a result can be opened under the same
+    purpose and case number without putting either (or a plate) in a URL."""
+
+    purpose: str
+    case_number: str
+    reason: str
+    read_ids: frozenset[str]
+    expires: float
+
+
 @dataclass
 class Session:
     token: str
@@ -40,6 +52,8 @@ class Session:
     enrol_secret: str | None = None
     #: how the second factor was given ("totp", "recovery"), for the audit trail
     mfa_method: str | None = None
+    #: recent searches by opaque id (see web/search.py); memory only, gone with the session
+    searches: dict[str, SearchContext] = field(default_factory=dict)
 
 
 class SessionStore:
