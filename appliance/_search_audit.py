@@ -128,7 +128,12 @@ async def sample_memo(
     return SampleMemo(text, digest, seed, len(found), sampled, start, now, old)
 
 
-async def record_memo(store: Store, memo: SampleMemo, actor: str, out: str | None) -> None:
+async def record_memo(
+    store: Store, memo: SampleMemo, actor: str, out: str | None, *, keep_text: bool = False
+) -> None:
+    """Record the memo as an audit event; ``keep_text`` keeps the memo itself in it (encrypted
+    like every event detail), which is how the console files its memos."""
+    extra = {"memo_text": memo.text} if keep_text else {}
     await store.record_event(
         "audit.sample",
         actor,
@@ -141,7 +146,8 @@ async def record_memo(store: Store, memo: SampleMemo, actor: str, out: str | Non
             "sampled_event_ids": [i.id for i in memo.sampled],
             "non_compliant": sum(1 for i in memo.sampled if not i.compliant),
             "reads_older_than_6_months": memo.old_reads,
-            "memo": out or "(stdout)",
+            "memo": out or ("(kept in this record)" if keep_text else "(stdout)"),
+            **extra,
         },
     )
 

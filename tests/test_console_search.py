@@ -231,7 +231,11 @@ async def test_audit_sample_produces_and_keeps_a_memo(
     listed = await (await client.get("/audit")).text()
     assert f'href="/audit/memos/{sha}"' in listed
     memo = await client.get(f"/audit/memos/{sha}")
-    assert memo.status == 200 and "matches the file" in await memo.text()
+    assert memo.status == 200 and "matches the memo recorded" in await memo.text()
+    # The memo names who searched for what: it is kept encrypted, never as a file in clear.
+    for path in appliance.data_dir.rglob("*"):
+        if path.is_file():
+            assert b"Memorandum: ALPR detection browsing audit" not in path.read_bytes(), path
     bad = await client.post("/audit/sample", data={"csrf_token": token, "months": "0",
                                                    "count": "x"})
     assert bad.status == 400

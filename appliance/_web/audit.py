@@ -7,19 +7,17 @@ the decrypted data queried of each event. The chain status comes from
 :func:`~appliance._storage.audit.verify_audit`.
 
 An audit sample (Vallejo 462.7) draws inquiries with :func:`~appliance._search_audit.sample_memo`,
-writes the memo under the data directory (``audit-memos/<sha256>.md``) and records it as an
-``audit.sample`` event through :func:`~appliance._search_audit.record_memo`.
+keeps the memo inside its ``audit.sample`` audit event (encrypted like every event detail) through
+:func:`~appliance._search_audit.record_memo`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +38,6 @@ AUDIT_ROLES = frozenset({"auditor", "administrator"})
 #: events read from the store per page (filters then apply); rows shown at most
 SCAN_LIMIT = 20_000
 SHOW_LIMIT = 500
-MEMO_DIR = "audit-memos"
 _SHA = re.compile(r"[0-9a-f]{64}")
 _FILTERS = ("user", "organization", "purpose", "kind", "start", "end", "plate")
 
@@ -50,10 +47,6 @@ def _store(request: web.Request) -> Store:
     if store is None:
         raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
     return store
-
-
-def _memo_dir(request: web.Request) -> Path:
-    return request.app[APPLIANCE].data_dir / MEMO_DIR
 
 
 def _moment(text: str, zone: ZoneInfo) -> datetime | None:
@@ -212,14 +205,9 @@ async def audit_sample(request: web.Request) -> web.Response:
         auditor=f"{session.username} ({session.organization})",
         site=appliance.config.root.site.name,
     )
-    path = _memo_dir(request) / f"{memo.sha256}.md"
-
-    def write() -> None:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.write_text(memo.text, encoding="utf-8")
-
-    await asyncio.to_thread(write)
-    await record_memo(store, memo, session.username, str(path))
+    # The memo names users, purposes and the data they queried: it is kept inside its audit
+    # event, encrypted like every event detail, never as a file in clear.
+    await record_memo(store, memo, session.username, None, keep_text=True)
     logger.info("Audit sample drawn by %r: %d of %d inquiries", session.username,
                 len(memo.sampled), memo.total)
     return await _page(request, {}, memo={"text": memo.text, "sha256": memo.sha256})
@@ -230,11 +218,11 @@ async def memo_page(request: web.Request) -> web.Response:
     sha = request.match_info["sha256"]
     if not _SHA.fullmatch(sha):
         raise web.HTTPNotFound(text="No such memo.")
-    path = _memo_dir(request) / f"{sha}.md"
-    try:
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-    except OSError:
-        raise web.HTTPNotFound(text="No such memo.") from None
+    events = await _store(request).events(limit=-1, kind="audit.sample")
+    texts = [e["detail"].get("memo_text") for e in events if e["detail"].get("sha256") == sha]
+    text = next((t for t in texts if isinstance(t, str)), None)
+    if text is None:
+        raise web.HTTPNotFound(text="No such memo.")
     intact = hashlib.sha256(text.encode()).hexdigest() == sha
     return render_page(request, "memo.html", {
         "title": "Audit memo", "text": text, "sha256": sha, "intact": intact,
