@@ -8,7 +8,13 @@ import pytest
 
 from appliance._hotlist import matcher
 from appliance._hotlist.matcher import Difference, Hit, HotlistIndex, ListedEntry
-from appliance._hotlist.plates import ConfusionLimit
+from appliance._hotlist.plates import (
+    ConfusionLimit,
+    canonical,
+    canonical_many,
+    normalize_many,
+    normalize_plate,
+)
 from appliance.base import HotlistEntry
 
 # Written out here rather than imported, so a change to the table has to change a test too.
@@ -318,3 +324,115 @@ def test_index_agrees_with_naive_reference(expand: bool, monkeypatch: pytest.Mon
 def rank(hit: Hit) -> tuple[int, int, int]:
     state = {True: 0, None: 1}[hit.state_matched]
     return (["exact", "confusion", "wildcard"].index(hit.kind), len(hit.differences), state)
+
+
+# --- build_list: one list, no ListedEntry per entry ------------------------------------------
+
+
+def one_list_entries(rng: random.Random, count: int) -> list[HotlistEntry]:
+    """Plates of every kind an index must cope with: separators, lower case, look-alike and
+    non-Latin letters, wildcards, unusable ones, and repeats (also under other states)."""
+    alphabet = "0ODQ1IL8B25SZ6GAKX"
+    odd = ["7abc-123", "7ABC 123", "АВС123", "７ＡＢＣ１２３", "ÄBC123", "", "***", " - ",
+           "7AB*123", "*ABC12*", "7*B*1*3", "7ab.c123"]  # fmt: skip
+    entries: list[HotlistEntry] = []
+    for n in range(count):
+        roll = rng.random()
+        if roll < 0.05:
+            plate = rng.choice(odd)
+        elif roll < 0.15 and entries:
+            plate = rng.choice(entries).plate  # the same plate again
+        else:
+            plate = random_plate(rng, alphabet)
+        entries.append(
+            HotlistEntry(plate=plate, state=rng.choice(["CA", "TX", None]), reference=f"R{n}")
+        )
+    return entries
+
+
+@pytest.mark.parametrize("expand", [True, False], ids=["expanded", "by-layout"])
+@pytest.mark.parametrize("with_ids", [False, True])
+def test_build_list_is_build_of_listed_entries(
+    expand: bool, with_ids: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not expand:
+        monkeypatch.setattr(matcher, "_EXPANSION_BUDGET", 0)
+    rng = random.Random(11)
+    entries = one_list_entries(rng, 3000)
+    ids = [f"id{n}" for n in range(len(entries))] if with_ids else None
+    by_build = HotlistIndex.build(
+        [ListedEntry("dmv", e, ids[n] if ids else "") for n, e in enumerate(entries)]
+    )
+    by_list = HotlistIndex.build_list("dmv", entries, entry_ids=ids)
+    want, got = by_build.stats, by_list.stats
+    del want["build_seconds"], got["build_seconds"]
+    assert got == want
+    assert want["skipped"] > 0 and want["wildcard_entries"] > 0
+    reads = [e.plate.replace("*", "A") for e in entries]
+    reads += [random_plate(rng, "0ODQ1IL8B25SZ6GAKX") for _ in range(3000)]
+    with_hits = 0
+    for read in reads:
+        for state in ("CA", None):
+            hits = by_list.match(read, state)
+            assert hits == by_build.match(read, state), read
+            with_hits += bool(hits)
+    assert with_hits > 3000
+
+
+def test_build_list_hits_carry_the_list_and_are_made_when_hit() -> None:
+    entry = HotlistEntry(plate="7ABC123", state="CA", reference="V1", category="Stolen")
+    idx = HotlistIndex.build_list("ncic", [entry])
+    (hit,) = idx.match("7A8C123", "CA")
+    assert hit.listed == ListedEntry("ncic", entry, "")
+    assert hit.listed.entry is entry
+    assert hit.explain() == (
+        "confusion match on list ncic (Stolen, V1): 8↔B at position 3; state CA matched"
+    )
+    assert idx.stats["per_list"] == {"ncic": 1} and len(idx) == 1
+    empty = HotlistIndex.build_list("ncic", [HotlistEntry(plate="")])
+    assert len(empty) == 0 and empty.stats["per_list"] == {} and empty.stats["skipped"] == 1
+    with pytest.raises(ValueError):
+        HotlistIndex.build_list("bolo", [entry], entry_ids=[])
+
+
+@pytest.mark.parametrize("wildcards", [False, True])
+def test_normalize_and_canonical_many_are_one_at_a_time(wildcards: bool) -> None:
+    rng = random.Random(5)
+    texts = [e.plate for e in one_list_entries(rng, 2000)] + ["a\nb", "7abc123"]
+    samples = [texts, [t for t in texts if t.isascii()], [t.upper() for t in texts[:50]], []]
+    samples += [["123", "4567"], ["7ABC123", "8XYZ", ""], ["7ABC123", "8xyz"], ["A-1", "*B"]]
+    for sample in samples:
+        plates = normalize_many(sample, wildcards=wildcards)
+        assert plates == [normalize_plate(t, wildcards=wildcards) for t in sample]
+        assert canonical_many(plates) == [canonical(p) for p in plates]
+    assert canonical_many(["A\nB", "8"]) == [canonical("A\nB"), canonical("8")]
+
+
+@pytest.mark.parametrize("suffix", [b"", b"LONGER"])
+def test_a_column_of_keys_is_added_as_one_by_one(suffix: bytes) -> None:
+    rng = random.Random(9)
+    keys = [random_plate(rng, "AB8").encode() + suffix for _ in range(3000)]
+    items = [HotlistEntry(plate=str(n)) for n in range(len(keys))]
+    one_by_one: dict[object, object] = {}
+    for key, item in zip(keys, items, strict=True):
+        matcher._add(one_by_one, key, item)
+    column: dict[object, object] = {}
+    matcher._add_all(column, keys, items)
+    assert column == one_by_one
+    assert any(isinstance(slot, tuple) for slot in column.values())
+
+
+def test_plates_keyed_a_slice_at_a_time_give_the_same_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    entries = one_list_entries(random.Random(12), 2000)
+    whole = HotlistIndex.build_list("dmv", entries)
+    monkeypatch.setattr(matcher, "_SLICE", 7)
+    sliced = HotlistIndex.build_list("dmv", entries)
+    assert sliced._plain == whole._plain  # the same slots, in the same order
+    assert {k: [t for _, t in v] for k, v in sliced._wild.items()} == {
+        k: [t for _, t in v] for k, v in whole._wild.items()
+    }
+    want, got = whole.stats, sliced.stats
+    del want["build_seconds"], got["build_seconds"]
+    assert got == want

@@ -26,11 +26,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import product
-from operator import itemgetter
-from typing import Literal, TypedDict
+from itertools import product, repeat
+from operator import attrgetter, itemgetter
+from typing import Any, Literal, TypedDict
+
+import numpy as np
 
 from ..base import HotlistEntry
 from .plates import (
@@ -38,7 +40,9 @@ from .plates import (
     WILDCARD,
     ConfusionLimit,
     canonical,
+    canonical_many,
     confusable,
+    normalize_many,
     normalize_plate,
     normalize_state,
 )
@@ -119,8 +123,11 @@ class IndexStats(TypedDict):
 
 
 # Most keys hold one entry, so a slot is the entry itself until a second one shares the key:
-# at a million entries every object per entry costs tens of megabytes.
-_Slot = ListedEntry | tuple[ListedEntry, ...]
+# at a million entries every object per entry costs tens of megabytes. For the same reason an
+# index of one list (build_list) holds its entries bare, and makes a hit's ListedEntry when it
+# is hit; other indexes hold ListedEntry objects.
+_Item = ListedEntry | HotlistEntry
+_Slot = _Item | tuple[_Item, ...]
 _Table = dict[Hashable, _Slot]
 # Picks a wildcard pattern's fixed positions out of a canonical form (operator.itemgetter).
 _Projector = Callable[[bytes], Hashable]
@@ -131,10 +138,12 @@ _Projector = Callable[[bytes], Hashable]
 # layout of the read's length, which the common path then pays for on every read.
 _EXPAND_MAX_WILDCARDS = 2
 _EXPANSION_BUDGET = 1_000_000
+# Entries are keyed this many at a time (see _index): about a millisecond a step.
+_SLICE = 16_384
 
 
 class HotlistIndex:
-    """An immutable index of listed entries; build with :meth:`build`."""
+    """An immutable index of listed entries; build with :meth:`build` or :meth:`build_list`."""
 
     def __init__(
         self,
@@ -142,11 +151,13 @@ class HotlistIndex:
         wild: dict[int, tuple[tuple[_Projector, _Table], ...]],
         limit: ConfusionLimit,
         stats: IndexStats,
+        list_name: str = "",
     ) -> None:
         self._plain = plain
         self._wild = wild
         self._limit = limit
         self._stats = stats
+        self._list_name = list_name  # of the bare HotlistEntry items (build_list)
 
     @classmethod
     def build(
@@ -154,42 +165,63 @@ class HotlistIndex:
     ) -> HotlistIndex:
         """Index ``entries``; those with no usable plate are skipped and counted in stats."""
         started = time.perf_counter()
-        plain: _Table = {}
-        patterns: dict[tuple[int, tuple[int, ...]], tuple[_Projector, _Table]] = {}
+        listed = list(entries)
+        plain, wild, wildcard_entries, skipped = _index(listed, _ENTRY)
+        if skipped:
+            left_out = set(skipped)
+            listed = [item for i, item in enumerate(listed) if i not in left_out]
         per_list: Counter[str] = Counter()
-        wildcard_entries = skipped = 0
-        budget = _EXPANSION_BUDGET
-        for listed in entries:
-            plate = normalize_plate(listed.entry.plate, wildcards=True)
-            if not plate.strip(WILDCARD):
-                # "" has nothing to match; "***" would hit every read of its length.
-                skipped += 1
-                logger.debug("Skipped hot-list entry %r: no fixed character", listed.entry.plate)
-                continue
-            per_list[listed.list_name] += 1
-            if WILDCARD not in plate:
-                _add(plain, canonical(plate), listed)
-                continue
-            wildcard_entries += 1
-            stars = tuple(i for i, ch in enumerate(plate) if ch == WILDCARD)
-            fills = len(CANONICAL_SYMBOLS) ** len(stars)
-            if len(stars) <= _EXPAND_MAX_WILDCARDS and fills <= budget:
-                # Listed under every canonical form it can take, so that the common path
-                # finds wildcard entries with its one lookup (see _EXPANSION_BUDGET).
-                budget -= fills
-                for key in _fill(canonical(plate), stars):
-                    _add(plain, key, listed)
-                continue
-            fixed = tuple(i for i in range(len(plate)) if i not in stars)
-            pattern = (len(plate), fixed)
-            if pattern not in patterns:
-                patterns[pattern] = (itemgetter(*fixed), {})
-            project, table = patterns[pattern]
-            _add(table, project(canonical(plate)), listed)
+        for start in range(0, len(listed), _SLICE):
+            per_list.update(map(_LIST_NAME, listed[start : start + _SLICE]))
+        return cls._built(
+            plain, wild, wildcard_entries, len(skipped), per_list, max_confusions, started
+        )
 
-        wild: dict[int, list[tuple[_Projector, _Table]]] = {}
-        for (length, _), group in patterns.items():
-            wild.setdefault(length, []).append(group)
+    @classmethod
+    def build_list(
+        cls,
+        list_name: str,
+        entries: Sequence[HotlistEntry],
+        *,
+        max_confusions: ConfusionLimit | None = None,
+        entry_ids: Sequence[str] | None = None,
+    ) -> HotlistIndex:
+        """Index one whole list: the same index and hits as :meth:`build` of
+        ``ListedEntry(list_name, entry, entry_id)`` for each entry (``entry_ids``, when given,
+        holds one id an entry), but without those objects: a hit makes its own."""
+        started = time.perf_counter()
+        items: Sequence[_Item] = entries
+        if entry_ids is not None:
+            if len(entry_ids) != len(entries):
+                raise ValueError(f"{len(entry_ids)} entry ids for {len(entries)} entries")
+            # Ids are for lists of a few hundred (BOLOs): hold the ListedEntry objects.
+            items = list(map(ListedEntry, repeat(list_name), entries, entry_ids))
+        plain, wild, wildcard_entries, skipped = _index(items, None if items is entries else _ENTRY)
+        kept = len(entries) - len(skipped)
+        per_list = Counter({list_name: kept} if kept else {})
+        return cls._built(
+            plain,
+            wild,
+            wildcard_entries,
+            len(skipped),
+            per_list,
+            max_confusions,
+            started,
+            list_name,
+        )
+
+    @classmethod
+    def _built(
+        cls,
+        plain: _Table,
+        wild: dict[int, tuple[tuple[_Projector, _Table], ...]],
+        wildcard_entries: int,
+        skipped: int,
+        per_list: Counter[str],
+        max_confusions: ConfusionLimit | None,
+        started: float,
+        list_name: str = "",
+    ) -> HotlistIndex:
         stats = IndexStats(
             entries=sum(per_list.values()),
             per_list=dict(per_list),
@@ -204,12 +236,7 @@ class HotlistIndex:
             skipped,
             stats["build_seconds"],
         )
-        return cls(
-            plain,
-            {length: tuple(groups) for length, groups in wild.items()},
-            max_confusions or ConfusionLimit(),
-            stats,
-        )
+        return cls(plain, wild, max_confusions or ConfusionLimit(), stats, list_name)
 
     def __len__(self) -> int:
         return self._stats["entries"]
@@ -234,12 +261,12 @@ class HotlistIndex:
         hits: list[Hit] = []
         slot = self._plain.get(key)
         if slot is not None:
-            _verify(read, read_state, limit, slot, hits)
+            _verify(read, read_state, limit, slot, hits, self._list_name)
         # Few lengths have wildcard entries, so a plain read usually stops at this get().
         for project, table in self._wild.get(len(read), ()):
             slot = table.get(project(key))
             if slot is not None:
-                _verify(read, read_state, limit, slot, hits)
+                _verify(read, read_state, limit, slot, hits, self._list_name)
         if len(hits) > 1:
             hits.sort(
                 key=lambda h: (
@@ -251,7 +278,112 @@ class HotlistIndex:
         return hits
 
 
-def _add(table: _Table, key: Hashable, listed: ListedEntry) -> None:
+_ENTRY = attrgetter("entry")
+_LIST_NAME = attrgetter("list_name")
+_PLATE = attrgetter("plate")
+
+
+def _index(
+    items: Sequence[_Item], entry_of: Callable[[Any], HotlistEntry] | None
+) -> tuple[_Table, dict[int, tuple[tuple[_Projector, _Table], ...]], int, list[int]]:
+    """The tables for ``items`` (each an entry, or ``entry_of`` gives it): the main table, the
+    wildcard layouts by length, how many have wildcards, and the positions of those skipped.
+
+    Plain plates, nearly all of a list, are keyed a whole column at a time; then those with
+    wildcards are added one by one, in list order. A slot thus holds its plain entries before
+    its wildcard ones whatever their order in the list, which changes no result: a wildcard
+    entry's hits are always of kind ``wildcard``, a plain entry's never, and hits are ranked by
+    kind first.
+    """
+    keys: list[bytes] = []
+    plain_items: list[_Item] | None = None  # None while every item so far is plain
+    wildcard: list[tuple[str, _Item]] = []
+    skipped: list[int] = []
+    # A slice at a time: the normalized plates (new strings, often) are not all held at once,
+    # and no single call holds the GIL, which matching needs, for long.
+    for start in range(0, len(items), _SLICE):
+        part = items[start : start + _SLICE]
+        raw_plates = list(map(_PLATE, part if entry_of is None else map(entry_of, part)))
+        plates = normalize_many(raw_plates, wildcards=True)
+        if plain_items is None:
+            if all(plates) and WILDCARD not in "".join(plates):
+                keys += canonical_many(plates)
+                continue
+            plain_items = list(items[:start])
+        plain_plates = []
+        for i, plate in enumerate(plates, start):
+            if not plate.strip(WILDCARD):
+                # "" has nothing to match; "***" would hit every read of its length.
+                skipped.append(i)
+                logger.debug("Skipped hot-list entry %r: no fixed character", raw_plates[i - start])
+            elif WILDCARD in plate:
+                wildcard.append((plate, items[i]))
+            else:
+                plain_items.append(items[i])
+                plain_plates.append(plate)
+        keys += canonical_many(plain_plates)
+
+    plain: _Table = {}
+    _add_all(plain, keys, items if plain_items is None else plain_items)
+    del keys, plain_items
+
+    patterns: dict[tuple[int, tuple[int, ...]], tuple[_Projector, _Table]] = {}
+    budget = _EXPANSION_BUDGET
+    for plate, item in wildcard:
+        stars = tuple(i for i, ch in enumerate(plate) if ch == WILDCARD)
+        fills = len(CANONICAL_SYMBOLS) ** len(stars)
+        if len(stars) <= _EXPAND_MAX_WILDCARDS and fills <= budget:
+            # Listed under every canonical form it can take, so that the common path
+            # finds wildcard entries with its one lookup (see _EXPANSION_BUDGET).
+            budget -= fills
+            for key in _fill(canonical(plate), stars):
+                _add(plain, key, item)
+            continue
+        fixed = tuple(i for i in range(len(plate)) if i not in stars)
+        pattern = (len(plate), fixed)
+        if pattern not in patterns:
+            patterns[pattern] = (itemgetter(*fixed), {})
+        project, table = patterns[pattern]
+        _add(table, project(canonical(plate)), item)
+
+    wild: dict[int, list[tuple[_Projector, _Table]]] = {}
+    for (length, _), group in patterns.items():
+        wild.setdefault(length, []).append(group)
+    by_length = {length: tuple(groups) for length, groups in wild.items()}
+    return plain, by_length, len(wildcard), skipped
+
+
+def _add_all(table: _Table, keys: list[bytes], items: Sequence[_Item]) -> None:
+    """``_add`` each item under its key, in order, into an empty ``table``, a column at once."""
+    for start in range(0, len(keys), _SLICE):
+        table.update(zip(keys[start : start + _SLICE], items[start : start + _SLICE], strict=True))
+    if len(table) == len(keys):
+        return
+    groups: dict[bytes, list[_Item]] = {}
+    for i in _maybe_shared(keys):
+        groups.setdefault(keys[i], []).append(items[i])
+    for key, group in groups.items():
+        if len(group) > 1:
+            table[key] = tuple(group)
+
+
+def _maybe_shared(keys: list[bytes]) -> list[int]:
+    """The positions, in order, of the keys whose hash another key has too: of every key that is
+    there more than once, and perhaps of a few more."""
+    hashes = np.empty(len(keys), np.int64)
+    for start in range(0, len(keys), _SLICE):
+        part = keys[start : start + _SLICE]
+        hashes[start : start + len(part)] = np.fromiter(map(hash, part), np.int64, len(part))
+    ordered = np.sort(hashes)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]  # sorted, as found
+    if not len(repeated):
+        return []
+    found = repeated[np.minimum(np.searchsorted(repeated, hashes), len(repeated) - 1)]
+    at: list[int] = np.flatnonzero(found == hashes).tolist()
+    return at
+
+
+def _add(table: _Table, key: Hashable, listed: _Item) -> None:
     slot = table.get(key)
     if slot is None:
         table[key] = listed
@@ -270,14 +402,17 @@ def _fill(key: bytes, stars: tuple[int, ...]) -> Iterator[bytes]:
         yield bytes(chars)
 
 
-def _verify(read: str, read_state: str | None, limit: int, slot: _Slot, hits: list[Hit]) -> None:
+def _verify(
+    read: str, read_state: str | None, limit: int, slot: _Slot, hits: list[Hit], list_name: str
+) -> None:
     """Append a hit for each candidate in ``slot`` that ``read`` really hits."""
-    for listed in slot if isinstance(slot, tuple) else (slot,):
+    for item in slot if isinstance(slot, tuple) else (slot,):
+        entry = item.entry if isinstance(item, ListedEntry) else item
         # Normalized again rather than stored: cheaper than a million stored copies.
-        differences = _differences(read, normalize_plate(listed.entry.plate, wildcards=True), limit)
+        differences = _differences(read, normalize_plate(entry.plate, wildcards=True), limit)
         if differences is None:
             continue
-        listed_state = normalize_state(listed.entry.state)
+        listed_state = normalize_state(entry.state)
         if read_state is None or listed_state is None:
             state_matched: bool | None = None
         elif read_state == listed_state:
@@ -289,6 +424,7 @@ def _verify(read: str, read_state: str | None, limit: int, slot: _Slot, hits: li
             kind = "wildcard"
         elif differences:
             kind = "confusion"
+        listed = item if isinstance(item, ListedEntry) else ListedEntry(list_name, item)
         hits.append(Hit(listed, kind, differences, state_matched))
 
 
