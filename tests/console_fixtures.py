@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pyotp
+import pytest
 from aiohttp.test_utils import TestClient
 
 from appliance import PlateCandidate, PlateRead
@@ -305,3 +306,55 @@ async def wait_image(page: Any, selector: str, limit_s: float = 10.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"image {selector} did not load")
+
+
+# -- real Chromium against a console on loopback (shared by the browser test files) -------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
+]
+
+
+@asynccontextmanager
+async def serve_console(appliance: Appliance) -> AsyncIterator[str]:
+    """The console of ``appliance`` on a free loopback port; yields its base URL."""
+    from aiohttp import web
+
+    from appliance._web import create_app
+
+    runner = web.AppRunner(create_app(appliance))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def chromium_page(
+    height: int = 900, default_timeout_ms: int | None = 5000
+) -> AsyncIterator[Any]:
+    """A page in a fresh headless Chromium (Debian's build; Playwright's own is not used)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1180, "height": height})
+        if default_timeout_ms is not None:
+            context.set_default_timeout(default_timeout_ms)
+        try:
+            yield await context.new_page()
+        finally:
+            await browser.close()

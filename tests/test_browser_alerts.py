@@ -9,70 +9,45 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from console_fixtures import (
+    BROWSER_MARKS,
     T0,
     FakeClock,
     add_user,
     appliance_with_lists,
     browser_sign_in,
+    chromium_page,
     listed,
     load_list,
     make_read,
+    serve_console,
     wait_image,
     wait_text,
 )
 
 from appliance._appliance import Appliance
-from appliance._web import create_app
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(os.environ.get("ALPRBOX_ALERT_SCREENSHOT", "/tmp/alert.png"))
 HOSTILE = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
 TIMEOUT = 5000
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[tuple[str, Appliance]]:
     site = "site: {name: Test City, timezone: America/Los_Angeles}\n"
-    async with appliance_with_lists(tmp_path / "data", site, FakeClock(T0)) as appliance:
-        runner = web.AppRunner(create_app(appliance))
-        await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        port = runner.addresses[0][1]
-        try:
-            yield f"http://127.0.0.1:{port}", appliance
-        finally:
-            await runner.cleanup()
+    async with (
+        appliance_with_lists(tmp_path / "data", site, FakeClock(T0)) as appliance,
+        serve_console(appliance) as base,
+    ):
+        yield base, appliance
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1180, "height": 900})
-        context.set_default_timeout(TIMEOUT)
-        try:
-            yield await context.new_page()
-        finally:
-            await browser.close()
+    async with chromium_page(900, TIMEOUT) as opened:
+        yield opened
 
 
 async def sign_in(page: Any, base: str, appliance: Appliance, username: str, password: str) -> None:

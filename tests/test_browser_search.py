@@ -7,33 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from console_fixtures import (
+    BROWSER_MARKS,
     T0,
     add_user,
     browser_sign_in,
+    chromium_page,
     make_read,
     running_appliance,
+    serve_console,
     wait_image,
     wait_text,
 )
 
 from appliance._appliance import Appliance
-from appliance._web import create_app
 from appliance.testing import FakeClock
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 TIMEOUT = 5000
 PASSWORD = "correct horse 42"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium"),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture
@@ -45,29 +38,14 @@ async def console(tmp_path: Path) -> AsyncIterator[tuple[str, Appliance]]:
         await appliance.store.add_read(make_read("7ABC123"))
         await appliance.store.add_read(make_read("8XYZ999"))
         clock.advance(60)
-        runner = web.AppRunner(create_app(appliance))
-        await runner.setup()
-        tcp = web.TCPSite(runner, "127.0.0.1", 0)
-        await tcp.start()
-        port = runner.addresses[0][1]
-        try:
-            yield f"http://127.0.0.1:{port}", appliance
-        finally:
-            await runner.cleanup()
+        async with serve_console(appliance) as base:
+            yield base, appliance
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = await browser.new_context(viewport={"width": 1180, "height": 900})
-        context.set_default_timeout(TIMEOUT)
-        try:
-            yield await context.new_page()
-        finally:
-            await browser.close()
+    async with chromium_page(900, TIMEOUT) as opened:
+        yield opened
 
 
 async def test_refused_search_then_a_result_opened(
