@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from .models import Frame, Image, PlateDetection, PlateRead
+from .models import Frame, Image, PlateDetection
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
 
@@ -181,8 +181,51 @@ class HotlistSource:
         """Release connections."""
 
 
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who a delivery goes to, as the approved sharing request names them (1798.90.52(a)(3))."""
+
+    agency: str
+    ori: str = ""
+    organization: str = ""
+    person: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One hand-over from the host's outbox to an exporter: data the policy gate let out.
+
+    ``payload`` was built by the host from what ``approval_id``'s scope allows (fields, reads,
+    images), is deeply immutable (mappings are read-only, lists are tuples, images are bytes) and
+    is all the exporter gets: it never sees the store. ``id`` is stable across retries: use it as
+    the idempotency key at the destination. ``channel`` is the kind of way out the approval
+    covers (``export``, ``webhook``, ``evidence``, ``partner_query``). ``files`` maps a relative
+    path to its bytes for exporters that write packages (the evidence package, already signed
+    by the host). Treat all of it as sensitive: never log it above debug level.
+    """
+
+    id: str
+    exporter: str
+    approval_id: str
+    channel: str
+    recipient: Recipient
+    purpose: str
+    case_number: str
+    created_at: datetime
+    payload: Mapping[str, Any]
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    attempt: int = 1
+
+
 class Exporter:
-    """A destination for reads that passed the policy gate."""
+    """A destination for data that passed the policy gate.
+
+    The host owns the outbox: it queues a :class:`Delivery` only after the gate approved it,
+    calls :meth:`deliver` from one worker per exporter, retries failures with exponential backoff
+    and jitter, and dead-letters a delivery after ``max_attempts``. A failing destination never
+    blocks reading plates. The instance receives its settings and a :class:`PluginContext`, and
+    nothing else: no store, no keys, no host.
+    """
 
     settings_model: ClassVar[type[ExporterSettings]]
 
@@ -190,8 +233,10 @@ class Exporter:
         self.settings = settings
         self.context = context
 
-    async def send(self, read: PlateRead) -> None:
-        """Deliver one read. Must be idempotent on ``read.id``; raise to have the host retry."""
+    async def deliver(self, delivery: Delivery) -> None:
+        """Deliver one delivery. Must be idempotent on ``delivery.id`` (a retry after a lost
+        answer sends the same id again); raise to have the host retry later
+        (:class:`~appliance.errors.DeviceUnavailable` for an unreachable destination)."""
         raise NotImplementedError
 
     async def close(self) -> None:

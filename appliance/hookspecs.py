@@ -63,14 +63,18 @@ def appliance_hotlist_source_types() -> list[type[HotlistSource]]:
 def appliance_exporter_types() -> list[type[Exporter]]:
     """Return the exporter classes this plugin provides.
 
-    Each class subclasses :class:`appliance.Exporter`. Exporters receive reads only from the
-    host's outbox, after the policy gate; ``send()`` must be idempotent on ``read.id``.
+    Each class subclasses :class:`appliance.Exporter`. Exporters receive data only from the
+    host's outbox, after the policy gate approved it: ``deliver(delivery)`` gets an
+    :class:`appliance.Delivery` whose payload the host already filtered to what the approval's
+    scope allows, and must be idempotent on ``delivery.id``. Exporters never receive the store,
+    its keys or the host object.
 
     :return: a list of exporter classes (may be empty).
 
     Called once while the host loads plugins, before the configuration is validated.
 
-    Added in 0.1.
+    Added in 0.1. Changed in 0.2: ``send(read)`` became ``deliver(delivery)`` (one outbox for every
+    way out, each delivery riding on an approved sharing request or standing approval).
     """
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
@@ -70,8 +70,46 @@ class HotlistSourceSettings(PluginSettings):
 class ExporterSettings(PluginSettings):
     """Settings every exporter has."""
 
-    type: str = Field(title="Exporter type", description="Which exporter plugin delivers reads.")
-    name: str = Field(title="Name", description="Short unique name of this destination.")
+    type: str = Field(title="Exporter type", description="Which exporter plugin delivers data.")
+    name: str = Field(
+        title="Name",
+        description="Short unique name of this destination.",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    )
+    approval: str | None = Field(
+        default=None,
+        title="Standing approval",
+        description="Id of the approved sharing request (standing approval) this destination "
+        "receives data under; without one it receives only explicitly approved exports.",
+    )
+    stream: Literal["none", "hits", "reads"] = Field(
+        default="none",
+        title="Stream",
+        description="What the host queues on its own under the standing approval: nothing, "
+        "each hot-list hit, or every read. The approval's scope must allow it.",
+    )
+    max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        title="Attempts",
+        description="Tries before a delivery is dead-lettered (shown in the console and metrics).",
+    )
+    timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        title="Timeout (seconds)",
+        description="Longest one delivery attempt may take before it counts as failed.",
+    )
+    max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        title="Outbox size",
+        description="Deliveries queued for this destination at most; past it new ones are "
+        "refused and counted, so a dead destination never fills the disk.",
+    )
 
 
 class RecognizerSettings(PluginSettings):

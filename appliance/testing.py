@@ -41,6 +41,7 @@ from ._config import parse_config
 from ._plugins import create_plugin_host
 from .base import (
     Camera,
+    Delivery,
     Exporter,
     HotlistBatch,
     HotlistEntry,
@@ -48,7 +49,8 @@ from .base import (
     PluginContext,
     Recognizer,
 )
-from .models import Frame, Image, PlateCandidate, PlateDetection, PlateRead
+from .errors import DeviceUnavailable
+from .models import Frame, Image, PlateCandidate, PlateDetection
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
 __all__ = [
@@ -152,15 +154,23 @@ class RecordingExporterSettings(ExporterSettings):
 
 
 class RecordingExporter(Exporter):
-    """Keeps every read it is sent, by exporter name, in :attr:`sent`."""
+    """Keeps every delivery it is given, by exporter name, in :attr:`delivered`.
+
+    Set :attr:`fail_next` to make the next N attempts raise (a flapping destination).
+    """
 
     settings_model = RecordingExporterSettings
-    sent: ClassVar[dict[str, list[PlateRead]]] = {}
+    delivered: ClassVar[dict[str, list[Delivery]]] = {}
+    fail_next: ClassVar[dict[str, int]] = {}
 
-    async def send(self, read: PlateRead) -> None:
-        reads = self.sent.setdefault(self.settings.name, [])
-        if all(r.id != read.id for r in reads):  # idempotent on read.id
-            reads.append(read)
+    async def deliver(self, delivery: Delivery) -> None:
+        name = self.settings.name
+        if self.fail_next.get(name, 0) > 0:
+            self.fail_next[name] -= 1
+            raise DeviceUnavailable(f"recording exporter {name!r}: told to fail")
+        got = self.delivered.setdefault(name, [])
+        if all(d.id != delivery.id for d in got):  # idempotent on delivery.id
+            got.append(delivery)
 
 
 class FakeHotlistSettings(HotlistSourceSettings):

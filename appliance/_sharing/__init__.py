@@ -1,0 +1,1 @@
+"""Data leaving the box: the outbox, payloads, evidence packages, transparency reports."""
