@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sample.add_argument("--seed", type=int, help="random seed (recorded; default random)")
     audit_sample.add_argument("--out", type=Path, help="write the memo here (default stdout)")
     # -- end audit ---------------------------------------------------------------------------
+    # -- evidence and policy (issue 7 part B, issue 5 evidence) -------------------------------
+    from ._sharing.cli import add_sharing_parsers
+
+    add_sharing_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
+    # -- end evidence and policy ------------------------------------------------------------
 
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
@@ -368,6 +373,20 @@ def cmd_audit_sample(args: argparse.Namespace) -> int:
 
 
 # -- end audit -----------------------------------------------------------------------------
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """``alprbox evidence export|verify`` (issue 5 / issue 7): see appliance/_sharing/cli.py."""
+    from ._sharing.cli import run_evidence
+
+    return run_evidence(args)
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``alprbox policy check``: posted vs enforced policy drift; see appliance/_sharing/cli.py."""
+    from ._sharing.cli import run_policy
+
+    return run_policy(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

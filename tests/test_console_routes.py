@@ -48,13 +48,17 @@ PUBLIC_200 = {
     ("GET", "/healthz"), ("HEAD", "/healthz"),
     ("GET", "/metrics"), ("HEAD", "/metrics"),
     ("GET", "/static/console.css"), ("HEAD", "/static/console.css"),
+    ("GET", "/transparency"), ("HEAD", "/transparency"),
+    ("GET", "/policy"), ("HEAD", "/policy"),
 }
 #: POSTs a signed-in auditor may make: signing out, sign-in steps (which only redirect a
 #: signed-in session) and the audit page's own filter and sample
 AUDITOR_POSTS = {"/login", "/logout", "/mfa", "/mfa/enrol", "/password", "/audit",
                  "/audit/sample"}
 #: open without current training (no ALPR data): sign-out, user administration, sign-in steps
-TRAINING_EXEMPT = re.compile(r"^/(logout|users(/.*)?|login|healthz|metrics|static/.*)$")
+TRAINING_EXEMPT = re.compile(
+    r"^/(logout|users(/.*)?|login|healthz|metrics|static/.*|transparency|policy)$"
+)
 HOSTILES = (
     "<script>alert(1)</script>",
     '"><img src=x onerror=alert(1)>',

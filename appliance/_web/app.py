@@ -117,5 +117,12 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_post("/audit", audit.audit_filter)
     r.add_post("/audit/sample", audit.audit_sample)
     r.add_get("/audit/memos/{sha256:[0-9a-f]{64}}", audit.memo_page)
+    # Data leaving the box (issue 7 part B): public transparency report and usage and privacy
+    # policy (no sign-in, generated from the box's records), and the exporter outbox status.
+    from . import transparency
+
+    r.add_get("/transparency", transparency.transparency_page)
+    r.add_get("/policy", transparency.policy_page)
+    r.add_get("/outbox", transparency.outbox_page)
     r.add_static("/static/", STATIC_DIR)
     return app

@@ -28,7 +28,8 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 # favicon.ico is public so the browser's automatic request gets a plain 404, not a login page.
-_PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/favicon.ico"})
+_PUBLIC = frozenset({"/login", "/healthz", "/metrics", "/favicon.ico",
+                     "/transparency", "/policy"})  # public by law (issue 7, 1798.90.51)
 _STATIC = "/static/"
 #: Script-driven endpoints answer 401: a redirect to an HTML login page means nothing to them.
 _NO_REDIRECT = ("/api/", "/events")

@@ -1,0 +1,77 @@
+"""Command-line parts of data leaving the box: ``alprbox evidence ...``, ``alprbox policy check``.
+
+``appliance/__main__.py`` only registers these parsers and delegates here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .evidence import EvidenceError
+from .evidence_cli import add_evidence_parser, cmd_evidence_verify, export_evidence
+
+
+def add_sharing_parsers(sub: Any, config_default: str | None) -> None:
+    add_evidence_parser(sub, config_default)
+    policy = sub.add_parser("policy", help="the posted usage and privacy policy")
+    actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="flag drift between the posted policy and what the box enforces; 1 on drift"
+    )
+    check.add_argument("--config", type=Path, default=config_default,
+                       help="site config (default $ALPRBOX_CONFIG, else the demo's)")
+    check.add_argument("--data-dir", type=Path, help="override the data directory")
+    check.add_argument("--json", action="store_true", help="findings as one JSON object")
+
+
+def _site(args: argparse.Namespace) -> tuple[Any, Any, Path]:
+    from ..__main__ import default_data_dir
+    from .._config import load_config_file
+    from .._plugins import create_plugin_host
+
+    host = create_plugin_host()
+    if args.config:
+        config = load_config_file(Path(args.config), host)
+        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+    else:
+        from .._demo import demo_config
+
+        config = demo_config(host, None)
+        data_dir = args.data_dir or default_data_dir("demo")
+    return config, host, data_dir
+
+
+def run_evidence(args: argparse.Namespace) -> int:
+    if args.evidence_command == "verify":
+        return cmd_evidence_verify(args)
+    from .._appliance import DB_NAME
+    from .._crypto import MasterKeyError
+    from .._storage.audit import AuditKeyError
+
+    config, host, data_dir = _site(args)
+    if not (data_dir / DB_NAME).is_file():
+        print(f"no store at {data_dir / DB_NAME}", file=sys.stderr)
+        return 2
+    try:
+        result = asyncio.run(export_evidence(args, config, host, data_dir))
+    except (EvidenceError, MasterKeyError, AuditKeyError, OSError) as err:
+        print(f"evidence export refused: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"evidence package written to {result['path']} ({result['files']} files); "
+              f"manifest SHA-256 {result['manifest_sha256']}")
+    return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    from .drift import run_policy_check
+
+    config, host, data_dir = _site(args)
+    return int(asyncio.run(run_policy_check(args, config, host, data_dir)))

@@ -1,0 +1,73 @@
+"""Public pages (no sign-in): the transparency report and the usage and privacy policy.
+
+Both are generated from the box's own records and live configuration on every request (issue 7
+"Transparency"; Civil Code 1798.90.51(b)); neither ever shows a plate, a location or a person.
+The outbox status page for administrators and auditors lives here too.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .._sharing.policy_doc import policy_document
+from .._sharing.transparency import SUPPRESS_BELOW, agencies_with_access, build_report
+from .auth import require_role
+from .keys import APPLIANCE
+from .present import local_time, render_page, site_zone
+
+OUTBOX_ROLES = frozenset({"administrator", "supervisor", "auditor"})
+#: what each table is called on the public page
+TABLE_TITLES = {
+    "reads": "Plates read",
+    "hits": "Hot-list hits",
+    "outcomes": "What hits turned out to be",
+    "searches": "Searches by purpose",
+    "sharing": "Sharing decisions and requests",
+    "exports": "Exports and evidence packages",
+    "purges": "Scheduled purges performed",
+}
+
+
+async def transparency_page(request: web.Request) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    if appliance.store is None:
+        raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
+    root = appliance.config.root
+    today = appliance.clock.now().date()
+    report = (await build_report(appliance.store)).published()
+    doc = policy_document(root, today)
+    return render_page(request, "transparency.html", {
+        "title": "Transparency",
+        "tables": [(TABLE_TITLES[name], table) for name, table in report.items()],
+        "agencies": agencies_with_access(root, today),
+        "sharing_enabled": root.sharing.enabled,
+        "sections": doc["sections"],
+        "policy_version": doc["version"],
+        "suppress_below": SUPPRESS_BELOW,
+        "generated": local_time(appliance.clock.now(), site_zone(appliance)),
+    })
+
+
+async def policy_page(request: web.Request) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    doc = policy_document(appliance.config.root, appliance.clock.now().date())
+    return render_page(request, "policy.html", {
+        "title": "Usage and privacy policy",
+        "sections": doc["sections"],
+        "policy_version": doc["version"],
+        "generated": local_time(appliance.clock.now(), site_zone(appliance)),
+    })
+
+
+async def outbox_page(request: web.Request) -> web.Response:
+    require_role(request, OUTBOX_ROLES, "see the exporter outbox")
+    appliance = request.app[APPLIANCE]
+    outbox = getattr(appliance, "outbox", None)
+    zone = site_zone(appliance)
+    rows = []
+    for state in outbox.status() if outbox is not None else []:
+        rows.append({**state,
+                     "oldest_pending": local_time(state["oldest_pending"], zone),
+                     "last_delivered_at": local_time(state["last_delivered_at"], zone),
+                     "failing_since": local_time(state["failing_since"], zone)})
+    return render_page(request, "outbox.html", {"title": "Exporter outbox", "exporters": rows})
