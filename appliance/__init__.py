@@ -26,7 +26,7 @@ from .errors import (
     PluginConfigError,
 )
 from .hookspecs import ENTRY_POINT_GROUP, hookimpl
-from .models import Frame, PlateCandidate, PlateDetection, PlateRead
+from .models import Frame, Location, PlateCandidate, PlateDetection, PlateRead
 from .settings import (
     CameraSettings,
     ExporterSettings,
@@ -57,6 +57,7 @@ __all__ = [
     "HotlistFormatError",
     "HotlistSource",
     "HotlistSourceSettings",
+    "Location",
     "PlateCandidate",
     "PlateDetection",
     "PlateRead",

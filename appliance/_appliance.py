@@ -32,6 +32,7 @@ from ._plugins import PluginHost
 from ._storage import Store
 from ._storage.audit import load_signing_key, signing_key_path
 from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
+from .hardware.box import BoxHardware
 from .models import PlateRead
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class Appliance:
     schedule_hotlists: bool = True
     bolos: BoloService | None = None
     alert_signal: AlertSignal | None = None
+    #: the enclosure's devices (tamper switch, GPS, IR lamp and relay, sensors, uplink)
+    hardware: BoxHardware | None = None
     _signal_task: asyncio.Task[None] | None = None
     cameras: dict[str, CameraStatus] = field(default_factory=dict)
     first_admin: FirstAdmin | None = None
@@ -77,6 +80,7 @@ class Appliance:
             logger=logging.getLogger(f"appliance.plugins.{kind}.{name}"),
             data_dir=plugin_dir,
             clock=self.clock,
+            hardware=self.hardware,
         )
 
     async def start(self) -> None:
@@ -87,6 +91,7 @@ class Appliance:
         )
         await self.start_hotlists(schedule=self.schedule_hotlists)
         signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)
+        await self._start_hardware()
         if signal is not None:
             self.alert_signal, self._signal_task = signal
         self.metrics.plugins_failed.set(
@@ -106,6 +111,31 @@ class Appliance:
         load_signing_key(signing_key_path(self.data_dir / DB_NAME), create=True)
         self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)
         return self.store
+
+    async def _start_hardware(self) -> None:
+        """Tamper switch (audited), GPS, lamp outputs, sensors, uplink: before the cameras,
+        which reach the GPS and lamp through their PluginContext (issue 8)."""
+        store = self.store
+        assert store is not None
+
+        async def audit(kind: str, detail: dict[str, Any]) -> None:
+            await store.record_event(kind, "hardware", detail)
+
+        hardware = BoxHardware(
+            self.config.hardware.gpio,
+            self.config.hardware.sensors,
+            self.config.root.devices,
+            self.clock,
+            audit,
+        )
+        if not hardware.fitted:
+            return
+        self.hardware = hardware
+        try:
+            await hardware.start()
+        except Exception as err:  # a bug in a device driver must not keep the box down
+            logger.exception("Box hardware failed to start")
+            hardware.problems.append(f"hardware start failed: {type(err).__name__}: {err}")
 
     async def start_hotlists(self, *, schedule: bool = True) -> HotlistManager:
         """Load the last good lists and, with ``schedule``, keep them refreshed."""
@@ -244,6 +274,8 @@ class Appliance:
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         if self.hotlists is not None:
             await self.hotlists.stop()
+        if self.hardware is not None:
+            await self.hardware.stop()  # after the cameras: a pending tamper event is recorded
         if self._signal_task is not None and self.alert_signal is not None:
             self._signal_task.cancel()
             await asyncio.gather(self._signal_task, return_exceptions=True)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ._hotlist.bolo import DEFAULT_CASE_NUMBER
 from .errors import ConfigError
+from .hardware.box import DeviceSettings
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
 CONFIG_VERSION = 1
@@ -93,6 +94,7 @@ class HardwareProfile(_Strict):
     inference: dict[str, Any] = Field(default_factory=dict)
     camera_defaults: dict[str, Any] = Field(default_factory=dict)
     gpio: dict[str, Any] = Field(default_factory=dict)
+    sensors: dict[str, Any] = Field(default_factory=dict)  # battery/solar files (hardware/)
 
 
 #: Every purpose a site may allow for searching or viewing ALPR data (Civil Code 1798.90.51(a),
@@ -234,6 +236,7 @@ class RootConfig(_Strict):
     hotlists: list[dict[str, Any]] = Field(default_factory=list)
     exporters: list[dict[str, Any]] = Field(default_factory=list)
     policy: PolicySettings = PolicySettings()
+    devices: DeviceSettings = DeviceSettings()  # GPS source, sensors, uplink (hardware/box.py)
 
 
 @dataclass(frozen=True)

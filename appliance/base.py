@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .models import Frame, Image, PlateDetection
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
+
+if TYPE_CHECKING:
+    from .hardware.box import BoxHardware
 
 
 class Clock(Protocol):
@@ -59,6 +62,9 @@ class PluginContext:
     logger: logging.Logger
     data_dir: Path
     clock: Clock
+    #: the box's own devices named by its hardware profile (:class:`appliance.hardware.BoxHardware`:
+    #: ``gps.current()``, ``illuminator``, ``relay``), or None on a box without any (issue 8)
+    hardware: BoxHardware | None = None
 
 
 class Camera:

@@ -21,6 +21,25 @@ else:
 
 
 @dataclass(frozen=True, slots=True)
+class Location:
+    """Where the box was (WGS 84), from its GPS, and how good the fix was.
+
+    A position is sensitive: the host keeps it inside the encrypted read and never logs it.
+    ``fix_time`` is the receiver's UTC time of the fix (not when it was read); ``hdop`` the
+    horizontal dilution of precision (lower is better, None when the receiver did not say);
+    ``quality`` the NMEA GGA fix quality (1 GPS, 2 DGPS, 4/5 RTK; 0 is never stamped).
+    """
+
+    lat: float
+    lon: float
+    fix_time: datetime
+    hdop: float | None = None
+    quality: int = 1
+    satellites: int | None = None
+    altitude_m: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded picture from a camera.
 
@@ -33,6 +52,9 @@ class Frame:
     timestamp: datetime
     camera: str = ""
     sequence: int = 0
+    #: where the camera was when the picture was taken (a trailer or patrol car with a GPS);
+    #: the tracker stamps the read it becomes with it
+    location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +108,6 @@ class PlateRead:
     #: the vehicle around the plate (JPEG), for comparing make, model and colour; sensitive
     vehicle_jpeg: bytes = b""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: where the camera was (mobile boxes with a GPS); None when it has no GPS or no fresh fix.
+    #: Sensitive: stored only inside the encrypted read, never logged
+    location: Location | None = None

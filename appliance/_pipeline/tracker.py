@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from ..models import PlateCandidate, PlateRead
+from ..models import Location, PlateCandidate, PlateRead
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -66,6 +66,8 @@ class _Track:
     #: compares make, model and colour with the hot-list entry
     vehicle_jpeg: bytes = b""
     vehicle_confidence: float = -1.0
+    #: where the camera was at the track's latest frame that carried a position (mobile boxes)
+    location: Location | None = None
 
     def add(self, observation: _Observation, when: datetime) -> None:
         self.last_seen = when
@@ -107,6 +109,9 @@ class PlateTracker:
                 track = _Track(frame.timestamp, frame.timestamp, detection.box, detection.text)
                 self._tracks.append(track)
             track.add(observation, frame.timestamp)
+            if frame.location is not None:
+                # The camera's frames carry its GPS fix (issue 8): the read keeps the newest.
+                track.location = frame.location
             if detection.confidence > track.vehicle_confidence:
                 # Encoded only when a frame beats the track's best so far: a few times per car.
                 track.vehicle_jpeg = vehicle_jpeg(frame.image, detection.box)
@@ -191,6 +196,7 @@ class PlateTracker:
             frames=track.frames,
             crop_jpeg=best.crop_jpeg,
             vehicle_jpeg=track.vehicle_jpeg,
+            location=track.location,
         )
 
 

@@ -109,7 +109,11 @@ async def healthz(request: web.Request) -> web.Response:
         or bool(failed_plugins)
         or any(state in _BAD_CAMERA_STATES for state in cameras.values())
     )
-    body = {
+    # The enclosure's devices (issue 8): tamper, GPS state (never a position), sensors, uplink.
+    hardware = appliance.hardware
+    if hardware is not None and hardware.degraded():
+        degraded = True
+    body: dict[str, object] = {
         "status": "degraded" if degraded else "ok",
         "cameras": cameras,
         "recognizer": appliance.recognizer_error or "ok",
@@ -117,6 +121,8 @@ async def healthz(request: web.Request) -> web.Response:
         "safe_mode": bool(appliance.config_problems),
         "store": "ok" if store_ok else "unavailable",
     }
+    if hardware is not None:
+        body["hardware"] = {**hardware.status(), "attention": hardware.degraded()}
     return web.json_response(body, status=200 if store_ok else 503)
 
 
