@@ -122,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_sharing_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
     # -- end evidence and policy ------------------------------------------------------------
 
+    # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
+    from ._lifecycle.cli import add_lifecycle_parsers
+
+    add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
+
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
@@ -249,8 +254,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return cmd_audit_sample(args)
     import getpass
 
-    from ._appliance import DB_NAME, KEY_NAME, Appliance
+    from ._appliance import DB_NAME, Appliance
     from ._crypto import MasterKeyError
+    from ._lifecycle.keyprovider import has_master_key
     from ._storage.audit import AuditKeyError, AuditReport, verify_audit, verify_database
 
     host = create_plugin_host()
@@ -282,7 +288,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             await store.close()
 
     try:
-        if (data_dir / KEY_NAME).exists():
+        if has_master_key(config.root.keys, data_dir, config.root.site.name):
             report = asyncio.run(on_box())
         else:
             report = verify_database(database)
@@ -387,6 +393,16 @@ def cmd_policy(args: argparse.Namespace) -> int:
     from ._sharing.cli import run_policy
 
     return run_policy(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``alprbox keys|retention|hold`` (issue 5): see appliance/_lifecycle/cli.py."""
+    from ._lifecycle.cli import run_lifecycle
+
+    return run_lifecycle(args)
+
+
+cmd_retention = cmd_hold = cmd_keys
 
 
 def cmd_run(args: argparse.Namespace) -> int:

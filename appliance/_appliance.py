@@ -16,11 +16,13 @@ from typing import Any
 
 from ._auth import FirstAdmin, ensure_first_admin
 from ._config import SiteConfig
-from ._crypto import FieldCipher, load_or_create_key
+from ._crypto import FieldCipher
 from ._hardware import AlertSignal, start_alert_signal
 from ._hotlist.alerts import Alert
 from ._hotlist.bolo_service import BoloService
 from ._hotlist.manager import HotlistManager
+from ._lifecycle.keyprovider import load_master_key
+from ._lifecycle.service import LifecycleService
 from ._metrics import Metrics
 from ._pipeline.bus import Bus
 from ._pipeline.camera_supervisor import CameraStatus, CameraSupervisor
@@ -73,6 +75,7 @@ class Appliance:
     _camera_objects: dict[str, Camera] = field(default_factory=dict)
     _inference: ThreadPoolExecutor | None = None
     started: bool = False
+    lifecycle: LifecycleService | None = None
 
     def context(self, kind: str, name: str) -> PluginContext:
         plugin_dir = self.data_dir / "plugins" / kind / name
@@ -90,6 +93,9 @@ class Appliance:
             self.config.root.console.training_max_days,
         )
         await self.start_hotlists(schedule=self.schedule_hotlists)
+        # Retention purges and segment closing on schedule (issue 5).
+        self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
+        self.lifecycle.start(schedule=self.schedule_hotlists)
         signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)
         await self._start_hardware()
         if signal is not None:
@@ -106,7 +112,9 @@ class Appliance:
     async def open_store(self) -> Store:
         """Open (creating if needed) the encrypted store; ``alprbox`` subcommands use this too."""
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.cipher = FieldCipher(load_or_create_key(self.data_dir / KEY_NAME))
+        root = self.config.root
+        # The master key lives outside the data directory (issue 5, keyprovider.py).
+        self.cipher = FieldCipher(load_master_key(root.keys, self.data_dir, root.site.name))
         # Refuse a missing-permission or wrong signing key now, not at the first login.
         load_signing_key(signing_key_path(self.data_dir / DB_NAME), create=True)
         self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)
@@ -254,6 +262,7 @@ class Appliance:
                 )
                 continue
             self.metrics.alerts.labels(listed.list_name).inc()
+            await self._keep_as_hit(read)
             logger.info(
                 "Alert %s: camera '%s' read matched list '%s' (%s)",
                 alert_id,
@@ -265,6 +274,16 @@ class Appliance:
             if alert is not None:
                 self.alert_bus.publish(alert)
 
+    async def _keep_as_hit(self, read: PlateRead) -> None:
+        """A hit is kept under its day's hit key, so purging non-hits never takes it."""
+        assert self.store is not None
+        try:
+            await self.store.promote_to_hit(read.id)
+        except Exception as err:
+            # The purge promotes any read with an alert before destroying a day: not lost.
+            self.metrics.store_errors.inc()
+            logger.error("Read %s could not be kept as a hit: %s", read.id, err)
+
     async def stop(self) -> None:
         """Stop cameras, drain and flush every worker into the store, then close the store."""
         for task in self._camera_tasks:
@@ -274,6 +293,8 @@ class Appliance:
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         if self.hotlists is not None:
             await self.hotlists.stop()
+        if self.lifecycle is not None:
+            await self.lifecycle.stop()
         if self.hardware is not None:
             await self.hardware.stop()  # after the cameras: a pending tamper event is recorded
         if self._signal_task is not None and self.alert_signal is not None:

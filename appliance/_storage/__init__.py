@@ -22,8 +22,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .._crypto import FieldCipher, MasterKeyError
-from ..models import PlateCandidate, PlateRead
+from .._crypto import FieldCipher
+from .._lifecycle.bind import bind_keyring
+from .._lifecycle.records import ReadRecords
+from .._lifecycle.segments import SEGMENT_DIR, SegmentFiles
+from ..models import PlateRead
 from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, signing_key_path
 from .bolos import BoloRecords
@@ -105,6 +108,9 @@ class Store:
         self.hotlists = HotlistRecords(self)
         self.bolos = BoloRecords(self)
         self.identity = IdentityRecords(self)
+        # Reads and images by retention class and day, images in segment files (issue 5).
+        self.read_records = ReadRecords(self)
+        self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -120,18 +126,12 @@ class Store:
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode = WAL")
             migrate(conn)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'key_check'").fetchone()
-            if row is None:
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('key_check', ?)",
-                    (self.cipher.key_check,),
-                )
-            elif bytes(row[0]) != self.cipher.key_check:
+            try:
+                # Data keys live in keys.db beside the database (crypto-shredding, issue 5).
+                bind_keyring(conn, self.path, self.cipher)
+            except Exception:
                 conn.close()
-                raise MasterKeyError(
-                    f"the master key does not match the store {self.path}: it was written with "
-                    "another key. Restore the original key file; the data cannot be read without it"
-                )
+                raise
             self._write_conn = conn
 
         await loop.run_in_executor(self._writer_thread, setup)
@@ -155,6 +155,8 @@ class Store:
                 await loop.run_in_executor(pool, conn.close)
         self._writer_thread.shutdown()
         self._reader_thread.shutdown()
+        self.segments.close_all()
+        self.cipher.detach()
 
     # -- the single writer -------------------------------------------------------------------
 
@@ -204,8 +206,10 @@ class Store:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((False, err))
+            # Images appended to segment files reach the disk before the rows naming them.
+            self.segments.sync()
             conn.execute("COMMIT")
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OSError) as err:
             # The commit itself failed (disk full, I/O error): nothing in the batch is stored,
             # so nobody is told their write was.
             if conn.in_transaction:
@@ -226,51 +230,17 @@ class Store:
     # -- reads ------------------------------------------------------------------------------
 
     async def add_read(self, read: PlateRead) -> None:
-        """Store a read and its crop; returns once committed."""
-        first_seen = _utc(read.first_seen)
-        associated = _read_ad(read.id, read.camera, first_seen)
-        payload = json.dumps(
-            {
-                "text": read.text,
-                "confidence": read.confidence,
-                "candidates": [[c.text, c.confidence] for c in read.candidates],
-                "box": list(read.box),
-                "frames": read.frames,
-                "last_seen": _utc(read.last_seen),
-                "state": read.state,
-                "state_confidence": read.state_confidence,
-            }
-        ).encode()
-        row = (
-            read.id,
-            read.camera,
-            first_seen,
-            first_seen[:10],
-            self.cipher.plate_index(read.text),
-            self.cipher.encrypt(payload, associated),
-        )
-        crop = (
-            self.cipher.encrypt(read.crop_jpeg, associated + b"|crop") if read.crop_jpeg else b""
-        )
-        vehicle = (
-            self.cipher.encrypt(read.vehicle_jpeg, associated + b"|vehicle")
-            if read.vehicle_jpeg
-            else None
-        )
+        """Store a read and its images; returns once committed.
 
-        def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO reads (id, camera, seen_at, day, plate_index, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            if crop or vehicle:
-                conn.execute(
-                    "INSERT INTO crops (read_id, data, vehicle) VALUES (?, ?, ?)",
-                    (read.id, crop, vehicle),
-                )
+        Encrypted under its day's ``read`` and ``image`` keys, images in segment files
+        (:mod:`appliance._lifecycle.records`).
+        """
+        await self.read_records.add(read)
 
-        await self.write(op)
+    async def promote_to_hit(self, read_id: str) -> bool:
+        """A read matched a hot list: keep it (and its images) under its day's ``hit`` key, so
+        the purge of non-hit reads never takes it."""
+        return await self.read_records.promote_to_hit(read_id)
 
     async def recent_reads(self, limit: int = 50) -> list[PlateRead]:
         """The newest reads, newest first, decrypted (without crops)."""
@@ -300,20 +270,7 @@ class Store:
 
     async def get_image(self, read_id: str, kind: str) -> bytes | None:
         """A read's ``crop`` (the plate) or ``vehicle`` image, decrypted; None if absent."""
-        column = {"crop": "data", "vehicle": "vehicle"}[kind]
-        row = await self.query(
-            lambda c: c.execute(
-                f"SELECT r.camera, r.seen_at, k.{column} FROM reads r"
-                " JOIN crops k ON k.read_id = r.id WHERE r.id = ?",
-                (read_id,),
-            ).fetchone()
-        )
-        if row is None or not row[2]:
-            return None
-        camera, seen_at, blob = row
-        return self.cipher.decrypt(
-            bytes(blob), _read_ad(read_id, camera, seen_at) + f"|{kind}".encode()
-        )
+        return await self.read_records.get_image(read_id, kind)
 
     async def reads_by_id(self, ids: list[str]) -> dict[str, PlateRead]:
         """The reads with these ids (decrypted, without crops)."""
@@ -344,20 +301,7 @@ class Store:
         )
 
     def _decode_read(self, read_id: str, camera: str, seen_at: str, payload: bytes) -> PlateRead:
-        data = json.loads(self.cipher.decrypt(bytes(payload), _read_ad(read_id, camera, seen_at)))
-        return PlateRead(
-            id=read_id,
-            camera=camera,
-            text=data["text"],
-            confidence=data["confidence"],
-            candidates=tuple(PlateCandidate(t, c) for t, c in data["candidates"]),
-            box=(data["box"][0], data["box"][1], data["box"][2], data["box"][3]),
-            frames=data["frames"],
-            first_seen=datetime.fromisoformat(seen_at),
-            last_seen=datetime.fromisoformat(data["last_seen"]),
-            state=data["state"],
-            state_confidence=data["state_confidence"],
-        )
+        return self.read_records.decode(read_id, camera, seen_at, payload)
 
     # -- users ------------------------------------------------------------------------------
 

@@ -1,0 +1,357 @@
+"""Retention: purge each class's days on schedule and destroy their keys (crypto-shredding).
+
+Data of UTC day D in a class kept N days is purged on day D + N + 1 ("on the 366th day" for
+365). A purge of (class, day), in order:
+
+1. reads of that day under an active legal hold are re-encrypted under their hold's key (with
+   their images), so destroying the day key does not take them;
+2. (non-hit reads only) a read that has an alert but was not yet promoted is promoted to ``hit``;
+3. the day's rows are deleted in small transactions (``retention.batch_rows``), each queued on the
+   store's single writer like any other write, so ingest waits at most one small batch;
+4. the day's segment files are deleted, then the day's data key is destroyed in keys.db
+   (``secure_delete`` + checkpoint): every copy of that day's ciphertext, in any replica
+   generation or backup of the database or segments, is unreadable from then on;
+5. a purge proof (class, day, counts, policy version, time) is signed with the audit Ed25519 key,
+   kept in ``purges`` and recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from .._storage.audit import load_signing_key, signing_key_path
+from .holds import active_clause
+from .keyring import KeyShredded
+from .records import HIT, HOLD, IMAGE, READ, utc
+from .settings import RetentionSettings
+
+if TYPE_CHECKING:
+    from .._storage import Store
+
+logger = logging.getLogger(__name__)
+
+#: the order classes are purged in (images before the reads they belong to)
+PURGED_CLASSES = (IMAGE, READ, HIT)
+SIX_MONTHS = timedelta(days=183)
+
+
+@dataclass(frozen=True)
+class PurgeProof:
+    klass: str
+    day: str
+    at: str
+    rows: int
+    images: int
+    held: int
+    key_destroyed: bool
+    policy_version: str
+    signature: bytes
+
+    def body(self) -> str:
+        return proof_body(
+            {
+                "class": self.klass,
+                "day": self.day,
+                "at": self.at,
+                "rows": self.rows,
+                "images": self.images,
+                "held": self.held,
+                "key_destroyed": self.key_destroyed,
+                "policy_version": self.policy_version,
+            }
+        )
+
+
+def proof_body(fields: dict[str, Any]) -> str:
+    """The canonical JSON that is signed: sorted keys, no spaces."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
+
+
+def verify_proof(body: str, signature: bytes, public_key: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            signature, b"alprbox purge proof v1\x00" + body.encode()
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def purge_day(day: str, days: int) -> date:
+    """The day a class's data of ``day`` is purged on, when kept ``days`` days."""
+    return date.fromisoformat(day) + timedelta(days=days + 1)
+
+
+class Purger:
+    """Purges one store by a retention policy."""
+
+    def __init__(self, store: Store, settings: RetentionSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    # -- what is due -------------------------------------------------------------------------
+
+    async def due(self, today: date) -> list[tuple[str, str]]:
+        """(class, day) pairs whose retention has ended by ``today``, oldest first."""
+        found: list[tuple[str, str]] = []
+        ring = self.store.cipher.ring
+        for klass in PURGED_CLASSES:
+            days = self.settings.days(klass)
+            if days is None:
+                continue
+            cutoff = (today - timedelta(days=days)).isoformat()  # purge days < cutoff
+            table = "images" if klass == IMAGE else "reads"
+            sql = f"SELECT DISTINCT day FROM {table} WHERE class = ? AND day < ?"
+            args = (klass, cutoff)
+
+            def days_due(
+                c: sqlite3.Connection, sql: str = sql, args: tuple[str, str] = args
+            ) -> list[Any]:
+                return c.execute(sql, args).fetchall()
+
+            rows = await self.store.query(days_due)
+            candidates = {r[0] for r in rows}
+            candidates |= {d for _, k, d, _ in ring.list_keys() if k == klass and d < cutoff}
+            found += [(klass, d) for d in sorted(candidates)]
+        return found
+
+    async def run(self, now: datetime, actor: str = "system") -> list[PurgeProof]:
+        """Purge everything due; one proof per (class, day). Also drops released hold keys."""
+        proofs = []
+        for klass, day in await self.due(now.date()):
+            proofs.append(await self.purge(klass, day, now, actor))
+        await self.drop_released_hold_keys(now)
+        return proofs
+
+    # -- one day -----------------------------------------------------------------------------
+
+    async def purge(self, klass: str, day: str, now: datetime, actor: str) -> PurgeProof:
+        store = self.store
+        records = store.read_records
+        ring = store.cipher.ring
+        batch = self.settings.batch_rows
+        held_sql, held_args = active_clause(utc(now))
+        day_key = ring.key(klass, day, create=False).id if ring.has(klass, day) else None
+
+        # 1. held reads under this day's key move to their hold's key first.
+        table = "images" if klass == IMAGE else "reads"
+        id_col = "read_id" if klass == IMAGE else "id"
+
+        def held_under_day_key(c: sqlite3.Connection) -> list[tuple[str, int]]:
+            return c.execute(
+                f"SELECT DISTINCT t.{id_col}, min(i.hold_id) FROM {table} t"
+                " JOIN hold_items i ON i.read_id = t." + id_col +
+                " JOIN holds h ON h.id = i.hold_id"
+                " WHERE t.class = ? AND t.day = ? AND t.key_id IS ?"
+                " AND h.released_at IS NULL AND (h.until IS NULL OR h.until > ?)"
+                f" GROUP BY t.{id_col}",
+                (klass, day, day_key, utc(now)),
+            ).fetchall()
+
+        held = await store.query(held_under_day_key) if day_key is not None else []
+        for start in range(0, len(held), batch):
+            chunk = held[start : start + batch]
+
+            def move(c: sqlite3.Connection, chunk: list[tuple[str, int]] = chunk) -> None:
+                for read_id, hold_id in chunk:
+                    row = c.execute("SELECT class FROM reads WHERE id = ?", (read_id,)).fetchone()
+                    if row is not None:
+                        records.reencrypt(c, read_id, HOLD, f"h{hold_id}", row[0])
+
+            await store.write(move)
+
+        # 2. a non-hit read with an alert is a hit that missed its promotion.
+        if klass == READ:
+            missed = await store.query(
+                lambda c: c.execute(
+                    "SELECT DISTINCT r.id FROM reads r JOIN alerts a ON a.read_id = r.id"
+                    " WHERE r.class = 'read' AND r.day = ?",
+                    (day,),
+                ).fetchall()
+            )
+            for (read_id,) in missed:
+
+                def promote(c: sqlite3.Connection, read_id: str = read_id) -> bool:
+                    return records.promote_on_writer(c, read_id)
+
+                await store.write(promote)
+
+        # 3. delete the day's rows, a small batch per transaction.
+        rows = images = 0
+        while True:
+            if klass == IMAGE:
+                deleted = await store.write(
+                    lambda c: _delete_images(c, day, batch, held_sql, held_args)
+                )
+                images += deleted
+            else:
+                counted = await store.write(
+                    lambda c: _delete_reads(c, klass, day, batch, held_sql, held_args)
+                )
+                deleted = counted[0]
+                rows += counted[0]
+                images += counted[1]
+            if deleted < batch:
+                break
+            await asyncio.sleep(0)
+        remaining_held = int(
+            await store.query(
+                lambda c: c.execute(
+                    f"SELECT count(*) FROM {table} WHERE class = ? AND day = ?", (klass, day)
+                ).fetchone()[0]
+            )
+        )
+
+        # 4. the day's files and key.
+        if klass in (IMAGE, HIT):
+            await store.write(lambda c: store.segments.delete(c, klass, day))
+        destroyed = await asyncio.to_thread(ring.destroy, klass, day)
+
+        # 5. the proof.
+        proof = await self._prove(
+            klass, day, now, rows, images, remaining_held, destroyed is not None, actor
+        )
+        logger.info(
+            "Purged %s data of %s: %d reads, %d images, %d held; key destroyed",
+            klass, day, rows, images, remaining_held,
+        )
+        return proof
+
+    async def _prove(
+        self,
+        klass: str,
+        day: str,
+        now: datetime,
+        rows: int,
+        images: int,
+        held: int,
+        destroyed: bool,
+        actor: str,
+    ) -> PurgeProof:
+        store = self.store
+        at = utc(now)
+        version = self.settings.version()
+        fields: dict[str, Any] = {
+            "class": klass,
+            "day": day,
+            "at": at,
+            "rows": rows,
+            "images": images,
+            "held": held,
+            "key_destroyed": destroyed,
+            "policy_version": version,
+        }
+        body = proof_body(fields)
+        key = load_signing_key(signing_key_path(store.path), create=True)
+        assert key is not None
+        signature = key.sign(b"alprbox purge proof v1\x00" + body.encode())
+        await store.write(
+            lambda c: c.execute(
+                "INSERT INTO purges (class, day, at, rows, images, held, key_destroyed,"
+                " policy_version, proof, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (klass, day, at, rows, images, held, int(destroyed), version, body, signature),
+            )
+        )
+        await store.record_event(
+            "retention.purged", actor, {**fields, "proof": body, "signature": signature.hex()}
+        )
+        return PurgeProof(klass, day, at, rows, images, held, destroyed, version, signature)
+
+    async def drop_released_hold_keys(self, now: datetime) -> list[int]:
+        """Destroy the key (and segments) of each released hold that no row uses any more."""
+        store = self.store
+        ring = store.cipher.ring
+        _, held_args = active_clause(utc(now))
+        released = await store.query(
+            lambda c: c.execute(
+                "SELECT id FROM holds WHERE released_at IS NOT NULL"
+                " OR (until IS NOT NULL AND until <= ?)",
+                held_args,
+            ).fetchall()
+        )
+        dropped = []
+        for (hold_id,) in released:
+            day = f"h{hold_id}"
+            if not ring.has(HOLD, day):
+                continue
+            key_id = ring.key(HOLD, day, create=False).id
+
+            def uses(c: sqlite3.Connection, k: int = key_id) -> int:
+                return int(
+                    c.execute(
+                        "SELECT (SELECT count(*) FROM reads WHERE key_id = ?)"
+                        " + (SELECT count(*) FROM images WHERE key_id = ?)",
+                        (k, k),
+                    ).fetchone()[0]
+                )
+
+            if await store.query(uses):
+                continue
+
+            def drop_segments(c: sqlite3.Connection, d: str = day) -> list[str]:
+                return store.segments.delete(c, HOLD, d)
+
+            await store.write(drop_segments)
+            await asyncio.to_thread(ring.destroy, HOLD, day)
+            dropped.append(hold_id)
+        return dropped
+
+    async def proofs(self) -> list[dict[str, Any]]:
+        rows = await self.store.query(
+            lambda c: c.execute(
+                "SELECT proof, signature FROM purges ORDER BY id"
+            ).fetchall()
+        )
+        return [{"proof": body, "signature": bytes(sig).hex()} for body, sig in rows]
+
+
+def _delete_images(
+    conn: sqlite3.Connection, day: str, batch: int, held_sql: str, held_args: tuple[str]
+) -> int:
+    cursor = conn.execute(
+        "DELETE FROM images WHERE rowid IN (SELECT rowid FROM images WHERE class = ? AND day = ?"
+        f" AND read_id NOT IN ({held_sql}) LIMIT ?)",
+        (IMAGE, day, *held_args, batch),
+    )
+    return cursor.rowcount
+
+
+def _delete_reads(
+    conn: sqlite3.Connection,
+    klass: str,
+    day: str,
+    batch: int,
+    held_sql: str,
+    held_args: tuple[str],
+) -> tuple[int, int]:
+    ids = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT id FROM reads WHERE class = ? AND day = ? AND id NOT IN ({held_sql}) LIMIT ?",
+            (klass, day, *held_args, batch),
+        ).fetchall()
+    ]
+    if not ids:
+        return 0, 0
+    marks = ",".join("?" * len(ids))
+    conn.execute(
+        f"DELETE FROM alert_events WHERE alert_id IN (SELECT id FROM alerts WHERE read_id IN"
+        f" ({marks}))",
+        ids,
+    )
+    conn.execute(f"DELETE FROM alerts WHERE read_id IN ({marks})", ids)
+    images = conn.execute(f"DELETE FROM images WHERE read_id IN ({marks})", ids).rowcount
+    rows = conn.execute(f"DELETE FROM reads WHERE id IN ({marks})", ids).rowcount
+    return rows, images
+
+
+__all__ = ["KeyShredded", "PurgeProof", "Purger", "purge_day", "verify_proof"]

@@ -1,0 +1,202 @@
+"""Encrypted images in append-only segment files beside the database, not in SQLite.
+
+Measured (NOTES.md): 20 KB crops inline made litestream upload each byte about four times
+(compaction, snapshots); appended to files and shipped once when closed, they cost once. One file
+per retention class and UTC day (``image-2026-05-01-000.seg``), so purging a day deletes whole
+files, and every image in a file is encrypted under that class and day's key, so even a copy of a
+deleted file is unreadable once the key is destroyed.
+
+Durability: images are appended by the store's single writer while it builds a transaction, and
+every file touched is fsynced *before* the transaction commits, so a committed row never points
+past the end of its file, and a write is still acknowledged only after commit. Bytes appended by a
+transaction that then rolled back are unreferenced garbage (ciphertext) inside the file.
+
+The ``segments`` table is the outbox the replication side ships from: a segment is ``open`` while
+it can grow, ``closed`` (with size and SHA-256) once its day is over or it is full, ``deleted``
+after a purge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SEGMENT_DIR = "segments"
+MAX_SEGMENT_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class _Open:
+    name: str
+    fd: int
+    size: int
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SegmentFiles:
+    """Appends to and reads from the segment files of one store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._dirty: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- writing (the store's writer thread) -------------------------------------------------
+
+    def append(
+        self, conn: sqlite3.Connection, klass: str, day: str, blob: bytes
+    ) -> tuple[str, int]:
+        """Append ``blob`` to the open segment of (class, day); return (name, offset)."""
+        with self._lock:
+            seg = self._open.get((klass, day))
+            if seg is not None and seg.size + len(blob) > MAX_SEGMENT_BYTES:
+                self._close(conn, seg)
+                del self._open[(klass, day)]
+                seg = None
+            if seg is None:
+                seg = self._start(conn, klass, day)
+            offset = seg.size
+            written = os.write(seg.fd, blob)
+            if written != len(blob):
+                raise OSError(f"short write to segment {seg.name} ({written} of {len(blob)})")
+            seg.size += written
+            self._dirty.add(seg.fd)
+            return seg.name, offset
+
+    def _start(self, conn: sqlite3.Connection, klass: str, day: str) -> _Open:
+        """Reopen the day's open segment (after a restart), or start the next one."""
+        row = conn.execute(
+            "SELECT name FROM segments WHERE class = ? AND day = ? AND state = 'open'"
+            " ORDER BY name DESC LIMIT 1",
+            (klass, day),
+        ).fetchone()
+        if row is not None:
+            name = row[0]
+        else:
+            count = conn.execute(
+                "SELECT count(*) FROM segments WHERE class = ? AND day = ?", (klass, day)
+            ).fetchone()[0]
+            name = f"{klass}-{day}-{count:03d}.seg"
+            conn.execute(
+                "INSERT INTO segments (name, class, day, state, created_at)"
+                " VALUES (?, ?, ?, 'open', ?)",
+                (name, klass, day, _now()),
+            )
+        path = self.folder / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        seg = _Open(name, fd, os.fstat(fd).st_size)
+        self._open[(klass, day)] = seg
+        if row is None:
+            _fsync_dir(self.folder)
+        return seg
+
+    def sync(self) -> None:
+        """fsync every segment appended to since the last call (before the commit)."""
+        with self._lock:
+            for fd in self._dirty:
+                os.fsync(fd)
+            self._dirty.clear()
+
+    def close_before(self, conn: sqlite3.Connection, day: str) -> list[str]:
+        """Close the open segments of days before ``day`` (their day is over): outbox them."""
+        closed = []
+        with self._lock:
+            for key, seg in list(self._open.items()):
+                if key[1] < day:
+                    self._close(conn, seg)
+                    del self._open[key]
+                    closed.append(seg.name)
+            # Open in the table but not in this process (written before a restart).
+            for (name,) in conn.execute(
+                "SELECT name FROM segments WHERE state = 'open' AND day < ?", (day,)
+            ).fetchall():
+                if name not in closed:
+                    self._mark_closed(conn, name)
+                    closed.append(name)
+        return closed
+
+    def _close(self, conn: sqlite3.Connection, seg: _Open) -> None:
+        os.fsync(seg.fd)
+        os.close(seg.fd)
+        self._dirty.discard(seg.fd)
+        self._mark_closed(conn, seg.name)
+
+    def _mark_closed(self, conn: sqlite3.Connection, name: str) -> None:
+        path = self.folder / name
+        digest = hashlib.sha256()
+        size = 0
+        if path.exists():
+            with path.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+                    size += len(chunk)
+        conn.execute(
+            "UPDATE segments SET state = 'closed', size = ?, sha256 = ?, closed_at = ?"
+            " WHERE name = ?",
+            (size, digest.hexdigest(), _now(), name),
+        )
+
+    def delete(self, conn: sqlite3.Connection, klass: str, day: str) -> list[str]:
+        """Delete every segment file of (class, day): the purge of that day's images."""
+        removed = []
+        with self._lock:
+            seg = self._open.pop((klass, day), None)
+            if seg is not None:
+                self._dirty.discard(seg.fd)
+                os.close(seg.fd)
+            for (name,) in conn.execute(
+                "SELECT name FROM segments WHERE class = ? AND day = ? AND state != 'deleted'",
+                (klass, day),
+            ).fetchall():
+                (self.folder / name).unlink(missing_ok=True)
+                conn.execute(
+                    "UPDATE segments SET state = 'deleted', deleted_at = ? WHERE name = ?",
+                    (_now(), name),
+                )
+                removed.append(name)
+        if removed:
+            _fsync_dir(self.folder)
+        return removed
+
+    def close_all(self) -> None:
+        """fsync and close every file handle (the store is closing); segments stay open."""
+        with self._lock:
+            for seg in self._open.values():
+                os.fsync(seg.fd)
+                os.close(seg.fd)
+            self._open.clear()
+            self._dirty.clear()
+
+    # -- reading (any thread) ----------------------------------------------------------------
+
+    def read(self, name: str, offset: int, length: int) -> bytes:
+        path = self.folder / name
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            data = os.pread(fd, length, offset)
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise OSError(f"segment {name} is shorter than its index says (offset {offset})")
+        return data
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,67 @@
+"""The appliance's lifecycle task: close finished segments, expire holds, purge what is due."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .holds import Holds
+from .retention import PurgeProof, Purger
+from .settings import RetentionSettings
+
+if TYPE_CHECKING:
+    from .._storage import Store
+    from ..base import Clock
+
+logger = logging.getLogger(__name__)
+
+#: how often the schedule looks for due work (purges run the first tick of their day)
+TICK_SECONDS = 600.0
+
+
+class LifecycleService:
+    def __init__(self, store: Store, settings: RetentionSettings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.purger = Purger(store, settings)
+        self.holds = Holds(store)
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, *, schedule: bool) -> None:
+        if schedule:
+            self._task = asyncio.create_task(self._loop(), name="lifecycle")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+                self.last_error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                # Logged once per failure kind; the next tick tries again.
+                message = f"{type(err).__name__}: {err}"
+                if message != self.last_error:
+                    logger.error("Retention run failed: %s", message)
+                self.last_error = message
+            await asyncio.sleep(TICK_SECONDS)
+
+    async def tick(self, now: datetime | None = None, actor: str = "system") -> list[PurgeProof]:
+        """One pass: close yesterday's segments, expire holds, purge every due class and day."""
+        now = now or self.clock.now()
+        today = now.date().isoformat()
+        await self.store.write(lambda c: self.store.segments.close_before(c, today))
+        await self.holds.expire(now)
+        return await self.purger.run(now, actor)

@@ -1,0 +1,232 @@
+"""Master key providers, keys.db, rotation: the keys live apart from the data, and say so when
+they are missing or wrong."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from appliance import PlateRead
+from appliance._crypto import FieldCipher, MasterKeyError, load_or_create_key
+from appliance._lifecycle.keyprovider import (
+    FileKeyProvider,
+    key_provider,
+    load_master_key,
+)
+from appliance._lifecycle.keyring import KEYS_DB, KeyRing
+from appliance._lifecycle.settings import KeySettings
+from appliance._storage import Store
+from appliance.testing import FakeClock, make_appliance
+
+T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+
+
+def a_read(text: str, at: datetime = T0) -> PlateRead:
+    return PlateRead(
+        camera="gate",
+        text=text,
+        confidence=0.9,
+        first_seen=at,
+        last_seen=at + timedelta(seconds=1),
+        box=(1, 2, 3, 4),
+        crop_jpeg=b"crop-of-" + text.encode(),
+    )
+
+
+def settings(**kw: object) -> KeySettings:
+    return KeySettings.model_validate(kw)
+
+
+async def test_key_file_outside_data_dir_is_created_once_and_reused(tmp_path: Path) -> None:
+    data, key = tmp_path / "data", tmp_path / "etc" / "master.key"
+    first = load_master_key(settings(master_key_file=key), data, "site")
+    assert key.stat().st_mode & 0o777 == 0o600
+    store = await Store.open(data / "alprbox.db", FieldCipher(first))
+    await store.add_read(a_read("KEY1234"))
+    await store.close()
+    again = load_master_key(settings(master_key_file=key), data, "site")
+    assert again == first
+    assert not (data / "master.key").exists()
+    reopened = await Store.open(data / "alprbox.db", FieldCipher(again))
+    assert [r.text for r in await reopened.find_plate("KEY1234")] == ["KEY1234"]
+    await reopened.close()
+
+
+def test_key_file_inside_data_dir_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(MasterKeyError, match="inside the data directory"):
+        key_provider(settings(master_key_file=tmp_path / "data" / "k"), tmp_path / "data", "s")
+
+
+async def test_missing_key_with_existing_store_is_explained_not_replaced(tmp_path: Path) -> None:
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    store = await Store.open(
+        data / "alprbox.db", FieldCipher(load_master_key(settings(master_key_file=key), data, "s"))
+    )
+    await store.add_read(a_read("LOST123"))
+    await store.close()
+    key.unlink()
+    with pytest.raises(MasterKeyError, match="missing"):
+        load_master_key(settings(master_key_file=key), data, "s")
+    assert not key.exists(), "a new key was created for a store that holds data"
+
+
+async def test_corrupt_key_file_is_explained(tmp_path: Path) -> None:
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    load_master_key(settings(master_key_file=key), data, "s")
+    key.write_bytes(b"\x00" * 7)
+    with pytest.raises(MasterKeyError, match="expected 32"):
+        load_master_key(settings(master_key_file=key), data, "s")
+
+
+async def test_wrong_key_against_keys_db_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store = await Store.open(data / "alprbox.db", FieldCipher(os.urandom(32)))
+    await store.add_read(a_read("WRONG12"))
+    await store.close()
+    with pytest.raises(MasterKeyError, match="does not match"):
+        await Store.open(data / "alprbox.db", FieldCipher(os.urandom(32)))
+
+
+async def test_missing_keys_db_is_explained(tmp_path: Path) -> None:
+    data, master = tmp_path / "data", os.urandom(32)
+    store = await Store.open(data / "alprbox.db", FieldCipher(master))
+    await store.add_read(a_read("NOKEYS1"))
+    await store.close()
+    (data / KEYS_DB).unlink()
+    with pytest.raises(MasterKeyError, match=r"keys\.db"):
+        await Store.open(data / "alprbox.db", FieldCipher(master))
+
+
+async def test_passphrase_mode_and_wrong_passphrase(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("TEST_ALPR_PASS", "correct horse battery staple")
+    chosen = settings(passphrase="env:TEST_ALPR_PASS")
+    store = await Store.open(data / "alprbox.db", FieldCipher(load_master_key(chosen, data, "s")))
+    await store.add_read(a_read("PASS123"))
+    await store.close()
+    # The salt lives in keys.db; the same passphrase gives the same key.
+    store = await Store.open(data / "alprbox.db", FieldCipher(load_master_key(chosen, data, "s")))
+    assert [r.text for r in await store.recent_reads()] == ["PASS123"]
+    await store.close()
+    monkeypatch.setenv("TEST_ALPR_PASS", "correct horse battery stapler")
+    with pytest.raises(MasterKeyError, match="wrong passphrase"):
+        await Store.open(data / "alprbox.db", FieldCipher(load_master_key(chosen, data, "s")))
+    monkeypatch.delenv("TEST_ALPR_PASS")
+    with pytest.raises(MasterKeyError, match="TEST_ALPR_PASS"):
+        load_master_key(chosen, data, "s")
+
+
+async def test_legacy_key_in_data_dir_keeps_working_and_moves_out(tmp_path: Path) -> None:
+    """A store of the old layout (master.key inside, values under derived keys) stays readable,
+    then its key moves out once a key file is configured."""
+    data = tmp_path / "data"
+    legacy_key = load_or_create_key(data / "master.key")
+    db = data / "alprbox.db"
+    old = FieldCipher(legacy_key)
+    # What the old code wrote: format-1 ciphertext and the key check in meta.
+    store = await Store.open(db, old)
+    await store.close()
+    (data / KEYS_DB).unlink()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    blob = FieldCipher(legacy_key).encrypt(b'{"x": 1}', b"legacy|1")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'keyring_id'")
+        conn.execute("INSERT INTO meta (key, value) VALUES ('key_check', ?)", (old.key_check,))
+    conn.close()
+    assert blob[:1] == b"\x01"
+
+    found = key_provider(KeySettings(), data, "s")
+    assert isinstance(found, FileKeyProvider) and found.path == data / "master.key"
+    cipher = FieldCipher(found.load(create=False))
+    store = await Store.open(db, cipher)
+    assert cipher.decrypt(blob, b"legacy|1") == b'{"x": 1}'
+    await store.close()
+
+    outside = tmp_path / "etc" / "master.key"
+    moved = key_provider(KeySettings(master_key_file=outside), data, "s")
+    assert not (data / "master.key").exists() and outside.read_bytes() == legacy_key
+    cipher = FieldCipher(moved.load(create=False))
+    store = await Store.open(db, cipher)
+    assert cipher.decrypt(blob, b"legacy|1") == b'{"x": 1}'
+    await store.close()
+
+
+async def test_rotation_keeps_data_readable_and_retires_the_old_key(tmp_path: Path) -> None:
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    chosen = settings(master_key_file=key)
+    async with make_appliance(data, config={"keys": {"master_key_file": str(key)}},
+                              clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        await box.store.add_read(a_read("ROT4567"))
+        await box.store.record_event("search", "ada", {"plate": "ROT4567"})
+        old_master = key.read_bytes()
+        provider = key_provider(chosen, data, "alprbox")
+        count = provider.rotate(box.store.cipher.ring)
+        assert count >= 3  # index, records, read and image keys at least
+        await box.store.record_event("keys.rotated", "ada", {"data_keys": count})
+    new_master = key.read_bytes()
+    assert new_master != old_master and not key.with_name("master.key.next").exists()
+    # Nothing in the database was rewritten, yet everything reads under the new key.
+    store = await Store.open(data / "alprbox.db", FieldCipher(new_master))
+    [read] = await store.find_plate("ROT4567")
+    assert await store.get_crop(read.id) == b"crop-of-ROT4567"
+    assert any(e["detail"].get("plate") == "ROT4567" for e in await store.events(kind="search"))
+    await store.close()
+    with pytest.raises(MasterKeyError, match="does not match"):
+        await Store.open(data / "alprbox.db", FieldCipher(old_master))
+
+
+def test_interrupted_rotation_finishes_on_next_load(tmp_path: Path) -> None:
+    """Crash after keys.db was re-wrapped but before the new key file replaced the old."""
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    data.mkdir()
+    master = load_or_create_key(key)
+    ring = KeyRing.open(data / KEYS_DB, master, create=True)
+    ring.key("read", "2026-05-01")
+    new = os.urandom(32)
+    key.with_name("master.key.next").write_bytes(new)
+    key.with_name("master.key.next").chmod(0o600)
+    ring.rotate(new)
+    ring.close()
+    loaded = load_master_key(settings(master_key_file=key), data, "s")
+    assert loaded == new and key.read_bytes() == new
+    KeyRing.open(data / KEYS_DB, loaded, create=False).close()
+
+
+async def test_cli_rotate_is_audited(tmp_path: Path) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    config = tmp_path / "site.yaml"
+    config.write_text(
+        f"recognition: {{type: platedet}}\nkeys:\n  master_key_file: {key}\n"
+    )
+    store = await Store.open(
+        data / "alprbox.db", FieldCipher(load_master_key(settings(master_key_file=key), data, "s"))
+    )
+    await store.add_read(a_read("CLI4567"))
+    await store.close()
+    before = key.read_bytes()
+    env = {k: v for k, v in os.environ.items() if k != "ALPRBOX_CONFIG"}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "appliance", "keys", "rotate", "--config", str(config),
+         "--data-dir", str(data)],
+        capture_output=True, text=True, check=False, timeout=120, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "re-wrapped" in result.stdout and key.read_bytes() != before
+    store = await Store.open(data / "alprbox.db", FieldCipher(key.read_bytes()))
+    [event] = await store.events(kind="keys.rotated")
+    assert event["detail"]["data_keys"] >= 3
+    assert [r.text for r in await store.find_plate("CLI4567")] == ["CLI4567"]
+    await store.close()
