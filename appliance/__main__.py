@@ -127,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
 
+    # -- restore (issue 5, replication) ---------------------------------------------------------
+    from ._replication.cli import add_restore_parser
+
+    add_restore_parser(sub)
+
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
@@ -403,6 +408,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 cmd_retention = cmd_hold = cmd_keys
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """``alprbox restore``: a site's replica into a new directory (see _replication/restore)."""
+    from ._replication.cli import run_restore
+
+    return run_restore(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

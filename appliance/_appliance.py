@@ -31,6 +31,7 @@ from ._pipeline.gate import FrameGate
 from ._pipeline.recognition_worker import RecognitionWorker
 from ._pipeline.tracker import PlateTracker
 from ._plugins import PluginHost
+from ._replication import ReplicationSupervisor
 from ._storage import Store
 from ._storage.audit import load_signing_key, signing_key_path
 from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
@@ -62,6 +63,8 @@ class Appliance:
     schedule_hotlists: bool = True
     bolos: BoloService | None = None
     alert_signal: AlertSignal | None = None
+    #: litestream processes replicating the databases to the city (issue 5)
+    replication: ReplicationSupervisor | None = None
     #: the enclosure's devices (tamper switch, GPS, IR lamp and relay, sensors, uplink)
     hardware: BoxHardware | None = None
     _signal_task: asyncio.Task[None] | None = None
@@ -92,6 +95,8 @@ class Appliance:
             store, self.config.root.site.name, self.clock.now().date(),
             self.config.root.console.training_max_days,
         )
+        self.replication = ReplicationSupervisor(self.config.root.replication)
+        await self.replication.start(self)
         await self.start_hotlists(schedule=self.schedule_hotlists)
         # Retention purges and segment closing on schedule (issue 5).
         self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
@@ -303,6 +308,8 @@ class Appliance:
             self.alert_signal.close()
         if self.store is not None:
             await self.store.close()
+        if self.replication is not None:
+            await self.replication.stop()  # after the store: litestream pushes the last commits
         if self._inference is not None:
             self._inference.shutdown(wait=True)
         self.started = False

@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._hotlist.bolo import DEFAULT_CASE_NUMBER
+from ._replication.settings import ReplicationSettings
 from ._lifecycle.settings import KeySettings, RetentionSettings
 from .errors import ConfigError
 from .hardware.box import DeviceSettings
@@ -237,6 +238,7 @@ class RootConfig(_Strict):
     hotlists: list[dict[str, Any]] = Field(default_factory=list)
     exporters: list[dict[str, Any]] = Field(default_factory=list)
     policy: PolicySettings = PolicySettings()
+    replication: ReplicationSettings = ReplicationSettings()  # litestream (_replication/)
     keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
     retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
     devices: DeviceSettings = DeviceSettings()  # GPS source, sensors, uplink (hardware/box.py)
