@@ -1,0 +1,1 @@
+"""alprbox file exporter."""

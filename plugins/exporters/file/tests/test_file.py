@@ -1,0 +1,78 @@
+"""The file exporter through the host's outbox: CSV/JSON files for an approved delivery only,
+rewritten (not duplicated) on retry, a missing medium retried."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alprbox_exporter_file import plugin
+
+from appliance._sharing.authority import Authorization, DeliveryRefused
+from appliance._sharing.outbox import Outbox
+from appliance.base import Recipient
+from appliance.testing import FakeClock, make_appliance
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+AUTH = Authorization(approval_id="req-3", channel="export",
+                     recipient=Recipient("Berkeley Police Department", "CA0010300"),
+                     purpose="homicide", case_number="26-004321", requested_by="det. lee")
+READS = {"kind": "reads", "reads": [
+    {"read_id": "r1", "plate": "7ABC123", "seen_at": T0.isoformat()},
+    {"read_id": "r2", "plate": "=HYPERLINK(1)", "seen_at": T0.isoformat()},
+]}
+
+
+class Approved:
+    async def authorize_delivery(self, approval_id: str, *, exporter: str, channel: str,
+                                 actor: str) -> Authorization:
+        if approval_id != "req-3":
+            raise DeliveryRefused("no such approval")
+        return AUTH
+
+
+async def test_csv_and_json_files_for_an_approved_delivery(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    config = {"exporters": [
+        {"type": "file", "name": "usb-csv", "directory": str(media / "csv"), "format": "csv"},
+        {"type": "file", "name": "usb-json", "directory": str(media / "json")},
+    ]}
+    async with make_appliance(tmp_path / "box", plugins=[plugin], config=config,
+                              clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        exporters = {s.name: (plugin.FileExporter(s, box.context("exporters", s.name)), s)
+                     for s in box.config.exporters}
+        outbox = Outbox(box.store, box.clock, Approved(), exporters)
+        csv_id = await outbox.enqueue(AUTH, "usb-csv", READS, actor="lee")
+        json_id = await outbox.enqueue(AUTH, "usb-json", READS, actor="lee",
+                                       files={"images/r1-crop.jpg": b"\xff\xd8"})
+        await outbox.deliver_due("usb-csv")
+        await outbox.deliver_due("usb-json")
+        await outbox.deliver_due("usb-json")  # nothing due: no second copy
+    rows = list(csv.DictReader((media / "csv" / f"{csv_id}.csv").read_text().splitlines()))
+    assert [r["plate"] for r in rows] == ["7ABC123", "'=HYPERLINK(1)"]
+    assert set(rows[0]) == {"read_id", "plate", "seen_at"}
+    data = json.loads((media / "json" / f"{json_id}.json").read_text())
+    assert data["approval_id"] == "req-3" and data["case_number"] == "26-004321"
+    assert (media / "json" / json_id / "images" / "r1-crop.jpg").read_bytes() == b"\xff\xd8"
+    assert sorted(p.name for p in (media / "json").iterdir()) == sorted([f"{json_id}.json",
+                                                                        json_id])
+
+
+async def test_unwritable_medium_is_retried_not_lost(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the medium should be mounted")
+    config = {"exporters": [{"type": "file", "name": "usb", "directory": str(blocker / "x")}]}
+    async with make_appliance(tmp_path / "box", plugins=[plugin], config=config,
+                              clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        s = box.config.exporters[0]
+        outbox = Outbox(box.store, box.clock, Approved(),
+                        {"usb": (plugin.FileExporter(s, box.context("exporters", "usb")), s)})
+        delivery_id = await outbox.enqueue(AUTH, "usb", READS, actor="lee")
+        await outbox.deliver_due("usb")
+        row = await outbox.records.get(delivery_id)
+        assert row is not None and row.status == "pending" and "cannot write" in (
+            row.last_error or "")

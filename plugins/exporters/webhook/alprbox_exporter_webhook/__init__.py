@@ -1,0 +1,1 @@
+"""alprbox webhook exporter."""
