@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,120 @@ class PolicySettings(_Strict):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
 
+class ApprovedAgency(_Strict):
+    """One California public agency the city approved for sharing (issue 7; Civil Code
+    1798.90.55). Refused at load time when it is not a California public agency or hits the
+    built-in ICE/CBP denylist, which no entry here can weaken (Gov. Code 7284.6)."""
+
+    name: str = Field(min_length=3, max_length=200, description="The agency's name.")
+    ori: str = Field(description="Its NCIC ORI: CA followed by 7 letters or digits (CA0010000).")
+    kind: str = Field(description="What kind of California public agency it is.")
+    aliases: tuple[str, ...] = Field(default=(), description="Other names it signs with.")
+    email_domains: tuple[str, ...] = Field(
+        default=(), description="E-mail domains its staff write from (e.g. oaklandca.gov)."
+    )
+    network_domains: tuple[str, ...] = Field(
+        default=(), description="Hosts or domains its systems receive data on."
+    )
+    approved_by: str = Field(min_length=2, description="Who approved it (name and title).")
+    approved_on: date = Field(description="When the approval was given.")
+    expires: date = Field(description="Last day the approval counts; renew it after.")
+
+    @field_validator("name", "aliases")
+    @classmethod
+    def _name(cls, value: Any) -> Any:
+        from ._policy.agencies import name_problems
+
+        for name in (value,) if isinstance(value, str) else value:
+            if problems := name_problems(name):
+                raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("ori")
+    @classmethod
+    def _ori(cls, value: str) -> str:
+        from ._policy.agencies import ori_problems
+        from ._policy.denylist import normalize_ori
+
+        if problems := ori_problems(value):
+            raise ValueError("; ".join(problems))
+        return normalize_ori(value)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        from ._policy.agencies import AGENCY_KINDS
+
+        kind = " ".join(value.lower().split())
+        if kind not in AGENCY_KINDS:
+            raise ValueError(
+                f"{value!r} is not a kind of California public agency; choose from: "
+                + ", ".join(AGENCY_KINDS)
+            )
+        return kind
+
+    @field_validator("email_domains", "network_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ._policy.agencies import domain_problems
+
+        for domain in value:
+            if problems := domain_problems(domain):
+                raise ValueError("; ".join(problems))
+        return tuple(d.strip().lower().strip(".") for d in value)
+
+    @field_validator("expires")
+    @classmethod
+    def _expires(cls, value: date, info: Any) -> date:
+        approved = info.data.get("approved_on")
+        if isinstance(approved, date) and value < approved:
+            raise ValueError(f"expires ({value}) is before approved_on ({approved})")
+        return value
+
+
+class SharingSettings(_Strict):
+    """Sharing with other agencies (issue 7). Off by default (the SB 274 profile): with
+    ``enabled: false`` the policy gate refuses every request to share."""
+
+    enabled: bool = Field(default=False, description="Allow sharing with approved agencies.")
+    agencies: tuple[ApprovedAgency, ...] = Field(
+        default=(), description="The California public agencies the city approved."
+    )
+    approval_days: int = Field(
+        default=30, ge=1, le=365, description="Days an approved sharing request stays valid."
+    )
+    standing_max_days: int = Field(
+        default=365, ge=1, le=730, description="Longest a standing approval may run, in days."
+    )
+    storage_domains: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "The city's own storage hosts for replication (hosting is not sharing); when set, "
+            "replication to any other host is refused."
+        ),
+    )
+
+    @field_validator("agencies")
+    @classmethod
+    def _unique(cls, value: tuple[ApprovedAgency, ...]) -> tuple[ApprovedAgency, ...]:
+        seen: set[str] = set()
+        for agency in value:
+            if agency.ori in seen:
+                raise ValueError(f"ORI {agency.ori} is listed twice")
+            seen.add(agency.ori)
+        return value
+
+    @field_validator("storage_domains")
+    @classmethod
+    def _storage(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from ._policy.denylist import match_domain
+
+        for domain in value:
+            if hits := match_domain(domain, "storage domain"):
+                raise ValueError(hits[0].reason())
+        return tuple(d.strip().lower().strip(".") for d in value)
+
+
 class RootConfig(_Strict):
     version: int = Field(default=CONFIG_VERSION, description="Config format version.")
     site: SiteInfo = SiteInfo()
@@ -238,6 +353,7 @@ class RootConfig(_Strict):
     hotlists: list[dict[str, Any]] = Field(default_factory=list)
     exporters: list[dict[str, Any]] = Field(default_factory=list)
     policy: PolicySettings = PolicySettings()
+    sharing: SharingSettings = SharingSettings()
     replication: ReplicationSettings = ReplicationSettings()  # litestream (_replication/)
     keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
     retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
