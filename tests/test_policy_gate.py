@@ -48,7 +48,8 @@ def root(sharing: dict[str, Any] | None = None, **extra: Any) -> RootConfig:
 
 
 async def open_store(data: Path) -> Store:
-    return await Store.open(data / "alprbox.db", FieldCipher(load_or_create_key(data / "master.key")))
+    cipher = FieldCipher(load_or_create_key(data / "master.key"))
+    return await Store.open(data / "alprbox.db", cipher)
 
 
 @pytest.fixture
@@ -126,7 +127,8 @@ def test_look_alike_legitimate_names_are_not_denylisted(name: str) -> None:
 
 
 def test_denylist_domains_and_oris() -> None:
-    for address in ("a@ice.dhs.gov", "https://x.cbp.gov/in", "sub.dhs.gov", "ICE.GOV", "a@uscis.gov"):
+    for address in ("a@ice.dhs.gov", "https://x.cbp.gov/in", "sub.dhs.gov", "ICE.GOV",
+                    "a@uscis.gov"):
         assert denylist.match_domain(address, "email"), address
     for address in ("a@oaklandca.gov", "https://police.berkeleyca.gov/x", "rice.edu", "office.com"):
         assert denylist.match_domain(address, "email") == [], address
@@ -244,7 +246,8 @@ async def test_the_gate_refuses_while_an_audit_record_is_altered(
     assert any("audit trail does not verify" in r for r in decision.reasons)
     # ...and the denial itself is on the (broken) trail, with what matched.
     last = (await store.events(1, kind=DECISION_EVENT))[0]
-    assert last["detail"]["allowed"] is False and "audit:chain:broken:1" in last["detail"]["matched"]
+    assert last["detail"]["allowed"] is False
+    assert "audit:chain:broken:1" in last["detail"]["matched"]
     # A fresh gate (a restart) refuses at once, and keeps refusing.
     fresh = PolicyGate(store, root(), clock)
     assert not (await fresh.check(legit, "tester")).allowed
