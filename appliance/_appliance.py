@@ -123,6 +123,7 @@ class Appliance:
         # Refuse a missing-permission or wrong signing key now, not at the first login.
         load_signing_key(signing_key_path(self.data_dir / DB_NAME), create=True)
         self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)
+        self.store.clock = self.clock  # audit event times follow the appliance clock (issue 6)
         return self.store
 
     async def _start_hardware(self) -> None:

@@ -241,9 +241,12 @@ async def search_reads(
     now: datetime | None = None,
     *,
     policy: PolicySettings | None = None,
+    via: Mapping[str, str] | None = None,
 ) -> SearchResult:
     """Run one audited search. A refused request raises :class:`SearchRefused` after its own
-    ``search.refused`` event is written; an allowed one writes one ``search`` event."""
+    ``search.refused`` event is written; an allowed one writes one ``search`` event.
+
+    :param via: how the inquiry came in, added to its access record (e.g. the API key used)."""
     policy = policy or PolicySettings()
     now = now or datetime.now(UTC)
     raw: Mapping[str, Any] = request.model_dump() if isinstance(request, SearchRequest) else request
@@ -259,7 +262,7 @@ async def search_reads(
             raise SearchRefused(_explain(err)) from None
         start, end = allowed_window(checked, policy, now)
     except SearchRefused as err:
-        await _refused(store, user, "search", raw, str(err), policy, now)
+        await _refused(store, user, "search", raw, str(err), policy, now, via)
         raise
 
     if checked.mode == "exact":
@@ -295,6 +298,7 @@ async def search_reads(
             "results": len(reads),
             "truncated": truncated,
             "policy_version": policy.version(),
+            **(via or {}),
         },
     )
     logger.info("Search by %s (%s): %d result(s)", user.username, checked.mode, len(reads))
@@ -356,6 +360,7 @@ async def _refused(
     why: str,
     policy: PolicySettings,
     now: datetime,
+    via: Mapping[str, str] | None = None,
 ) -> None:
     query = {
         k: _iso(v) if isinstance(v, datetime) else str(v)
@@ -376,9 +381,14 @@ async def _refused(
             "results": 0,
             "why": why,
             "policy_version": policy.version(),
+            **(via or {}),
         },
     )
     logger.warning("Refused %s by %s: %s", action, user.username, _no_plate(why))
+
+
+#: for callers that check an inquiry themselves (the API's recent-reads listing)
+record_refusal = _refused
 
 
 def _who(user: User, on_behalf_of: Any) -> dict[str, str]:

@@ -116,7 +116,8 @@ async def sample_memo(
     now = now or datetime.now(UTC)
     seed = secrets.randbelow(2**32) if seed is None else seed
     start = months_before(now, months)
-    found = await search_events(store, start, now)
+    # Up to and including ``now``: an inquiry recorded this very instant belongs to the window.
+    found = await search_events(store, start, now + timedelta(microseconds=1))
     drawn = list(found) if len(found) <= count else random.Random(seed).sample(found, count)
     sampled = tuple(judge(i, policy) for i in sorted(drawn, key=lambda i: i.id))
     old = await old_read_count(store, now)

@@ -102,7 +102,8 @@ async def password_step(client: TestClient[Any, Any], username: str, password: s
     token = csrf_from(await page.text())
     return await client.post(
         "/login",
-        data={"username": username, "password": password, "csrf_token": token},
+        data={"username": username, "password": password, "csrf_token": token,
+              "acknowledge": "yes"},
         allow_redirects=False,
     )
 
@@ -159,6 +160,7 @@ async def browser_sign_in(
     await page.goto(f"{base}/login")
     await page.fill("#username", username)
     await page.fill("#password", password)
+    await page.check("#acknowledge")  # the login banner (CJIS 5.5.4)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/mfa")
     await page.fill("#code", await fresh_code(appliance, username, secret))

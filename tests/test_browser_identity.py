@@ -48,6 +48,7 @@ async def password(page: Any, base: str, username: str, secret_word: str) -> Non
     await page.goto(f"{base}/login")
     await page.fill("#username", username)
     await page.fill("#password", secret_word)
+    await page.check("#acknowledge")
     await page.click("button[type=submit]")
 
 

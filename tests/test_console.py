@@ -119,7 +119,7 @@ async def test_session_cookie_is_secure_off_loopback(
         response = await client.post(
             "/login",
             data={"username": "admin", "password": appliance.first_admin.password,
-                  "csrf_token": csrf_from(await page.text())},
+                  "csrf_token": csrf_from(await page.text()), "acknowledge": "yes"},
             headers={"Cookie": f"alprbox_login={login_cookie.value}"},
             allow_redirects=False,
         )
@@ -343,7 +343,7 @@ async def test_healthz(client: Client, appliance: Appliance) -> None:
     assert response.status == 200
     assert await response.json() == {
         "status": "ok", "cameras": {}, "recognizer": "ok", "plugins_failed": [],
-        "safe_mode": False, "store": "ok",
+        "safe_mode": False, "store": "ok", "audit": "ok",
     }
     appliance.cameras["north-gate"] = CameraStatus("north-gate", "rtsp", state="failed")
     response = await client.get("/healthz")

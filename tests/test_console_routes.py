@@ -41,6 +41,7 @@ DUMMY = {
     "bolo_id": "b" * 12,
     "username": "operator",
     "sha256": "c" * 64,
+    "key_id": "d" * 12,
 }
 #: what answers 200 without a session: nothing else may
 PUBLIC_200 = {
@@ -54,10 +55,12 @@ PUBLIC_200 = {
 #: POSTs a signed-in auditor may make: signing out, sign-in steps (which only redirect a
 #: signed-in session) and the audit page's own filter and sample
 AUDITOR_POSTS = {"/login", "/logout", "/mfa", "/mfa/enrol", "/password", "/audit",
-                 "/audit/sample"}
+                 "/audit/sample", "/account/password", "/account/recovery-codes",
+                 "/account/mfa-reset", "/account/api-keys",
+                 f"/account/api-keys/{DUMMY['key_id']}/revoke"}
 #: open without current training (no ALPR data): sign-out, user administration, sign-in steps
 TRAINING_EXEMPT = re.compile(
-    r"^/(logout|users(/.*)?|login|healthz|metrics|static/.*|transparency|policy)$"
+    r"^/(logout|users(/.*)?|account(/.*)?|login|healthz|metrics|static/.*|transparency|policy)$"
 )
 HOSTILES = (
     "<script>alert(1)</script>",

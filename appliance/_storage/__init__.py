@@ -28,7 +28,7 @@ from .._lifecycle.records import ReadRecords
 from .._lifecycle.segments import SEGMENT_DIR, SegmentFiles
 from ..models import PlateRead
 from .alerting import AlertRecords, HotlistRecords
-from .audit import AuditChain, signing_key_path
+from .audit import AuditChain, AuditKeyError, AuditWriteError, WallClock, signing_key_path
 from .bolos import BoloRecords
 from .identity import IdentityRecords
 
@@ -370,17 +370,32 @@ class Store:
 
     #: the audit chain's writer side; made on first use, used only on the writer thread
     _audit: AuditChain | None = None
+    #: the appliance's clock (set by Appliance.open_store), so event times and FakeClock-driven
+    #: tests agree; None: the system clock
+    clock: WallClock | None = None
+    #: why the last append to the audit trail failed (C-5: alert on audit processing failure);
+    #: None again once an append succeeds
+    audit_failure: str | None = None
 
     async def record_event(self, kind: str, actor: str, detail: dict[str, Any]) -> None:
         """Append an event (login, logout, config change...) to the hash-chained, signed audit
-        trail (see :mod:`.audit`); details are encrypted."""
-        at = _utc(datetime.now(UTC))
+        trail (see :mod:`.audit`); details are encrypted. Raises :class:`AuditWriteError` when
+        the append fails (disk full...): callers must then refuse what they were auditing."""
+        at = _utc(self.clock.now() if self.clock is not None else datetime.now(UTC))
         blob = self.cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|{kind}".encode())
         if self._audit is None:
             self._audit = AuditChain(signing_key_path(self.path))
         chain = self._audit
         # The chain's head is read and replaced inside the writer's transaction: no lock needed.
-        await self.write(lambda c: chain.append(c, at, kind, actor, blob))
+        try:
+            await self.write(lambda c: chain.append(c, at, kind, actor, blob))
+        except Exception as err:
+            self.audit_failure = f"{type(err).__name__}: {err}"
+            logger.error("Audit trail: could not record %s event: %s", kind, err)
+            if isinstance(err, AuditKeyError):
+                raise  # a key problem says itself what to fix
+            raise AuditWriteError(f"the audit trail could not record {kind!r}: {err}") from err
+        self.audit_failure = None
 
     async def events(
         self,

@@ -13,6 +13,11 @@ no lock is needed. The writer chains from the *signed head*, not from whatever r
 truncation stays visible after new events are appended; if the head is missing or its signature
 fails, the new record chains from :data:`BROKEN_LINK` and the break stays in the chain for good.
 
+Old records can be pruned once past the audit retention (CJIS 5.4.7: at least a year; see
+:func:`prune_audit`). Pruning leaves a signed *checkpoint* in ``meta`` (the id and hash of the last
+pruned record, Ed25519-signed) and an ``audit.pruned`` record in the chain, so the remaining
+records still verify from the checkpoint, and deleting more from the front still shows.
+
 Rows written before migration 0004 have no hashes (SQLite cannot compute SHA-256 in a migration);
 the first append afterwards chains them from genesis, in id order, before appending.
 """
@@ -27,8 +32,9 @@ import os
 import secrets
 import sqlite3
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,13 +54,29 @@ BROKEN_LINK = hashlib.sha256(b"alprbox audit chain: head failed verification v1"
 
 _RECORD_DOMAIN = b"alprbox audit record v1\x00"
 _HEAD_DOMAIN = b"alprbox audit head v1\x00"
+_CHECKPOINT_DOMAIN = b"alprbox audit checkpoint v1\x00"
+_CHECKPOINT_KEY = "audit_checkpoint"
 _HEAD_KEY = "audit_head"
 _PUBLIC_KEY = "audit_public_key"
 _SEED_BYTES = 32
 
 
+#: CJIS 5.4.7 (C-5): audit records are kept at least a year, whatever the data retention
+MIN_RETENTION_DAYS = 365
+
+
 class AuditKeyError(Exception):
     """The audit signing key file is unusable (readable by others, wrong size); says what to do."""
+
+
+class AuditWriteError(RuntimeError):
+    """An event could not be appended (disk full, I/O error...): what it recorded is refused."""
+
+
+class WallClock(Protocol):
+    """What the store needs of the appliance's clock."""
+
+    def now(self) -> datetime: ...
 
 
 # -- hashing and signing ---------------------------------------------------------------------
@@ -180,6 +202,43 @@ def _read_head(conn: sqlite3.Connection) -> SignedHead | None:
     except (ValueError, KeyError, TypeError):
         # An unreadable head is treated like a forged one: it does not verify.
         return SignedHead(0, b"", b"")
+
+
+def checkpoint_message(record_id: int, digest: bytes) -> bytes:
+    """The bytes a pruning checkpoint's signature covers (its own domain: a head signature can
+    never pass for a checkpoint, nor the other way round)."""
+    return _CHECKPOINT_DOMAIN + record_id.to_bytes(8, "big", signed=True) + digest
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last pruned record: its id and hash, signed."""
+
+    id: int
+    hash: bytes
+    signature: bytes
+
+    def verifies(self, public_key: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(
+                self.signature, checkpoint_message(self.id, self.hash)
+            )
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def _read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
+    raw = _meta(conn, _CHECKPOINT_KEY)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        return Checkpoint(
+            int(data["id"]), bytes.fromhex(data["hash"]), bytes.fromhex(data["signature"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return Checkpoint(0, b"", b"")
 
 
 # -- appending -------------------------------------------------------------------------------
@@ -310,6 +369,8 @@ class AuditReport:
     #: "key file" (checked against this box's signing key) or "database" (the key stored beside
     #: the chain: compare it with the box's published key)
     key_source: str = "database"
+    #: the last pruned record the signed checkpoint names, if records were pruned
+    checkpoint_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -326,16 +387,55 @@ async def verify_audit(store: Store) -> AuditReport:
     return await store.query(lambda conn: verify_connection(conn, trusted))
 
 
-def verify_database(path: Path, public_key: bytes | None = None) -> AuditReport:
-    """Verify a database file opened read-only, without the master key: for a replica."""
+def verify_database(
+    path: Path, public_key: bytes | None = None, *, key_source: str = "key file"
+) -> AuditReport:
+    """Verify a database file opened read-only, without the master key: for a replica.
+
+    :param public_key: the key to trust (e.g. the one the city keeps, see
+        :func:`load_public_key`); None trusts the key stored in the database.
+    :param key_source: how the report names ``public_key``'s origin.
+    """
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        return verify_connection(conn, public_key)
+        return verify_connection(conn, public_key, key_source=key_source)
     finally:
         conn.close()
 
 
-def verify_connection(conn: sqlite3.Connection, trusted_key: bytes | None) -> AuditReport:
+def load_public_key(path: Path) -> bytes:
+    """An Ed25519 public key from ``path``: 64 hex digits (as ``alprbox audit verify`` prints
+    it), a PEM ``PUBLIC KEY`` block, or the 32 raw bytes. ValueError says what was wrong."""
+    data = path.read_bytes()
+    text = data.decode("ascii", "replace").strip()
+    if b"-----BEGIN" in data:
+        key = serialization.load_pem_public_key(data)
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError(f"{path} holds a public key that is not Ed25519")
+        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            pass
+    if len(data) == 32:
+        return data
+    raise ValueError(
+        f"{path} is not an Ed25519 public key: expected 64 hex digits, a PEM PUBLIC KEY block "
+        "or 32 raw bytes"
+    )
+
+
+def public_key_pem(public_key: bytes) -> str:
+    """The key as a PEM ``PUBLIC KEY`` block, for the city to keep."""
+    return Ed25519PublicKey.from_public_bytes(public_key).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def verify_connection(
+    conn: sqlite3.Connection, trusted_key: bytes | None, *, key_source: str = "key file"
+) -> AuditReport:
     """Verify in one read transaction, so a concurrent append cannot look like a break."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
     if not {"prev_hash", "hash"} <= columns:
@@ -346,17 +446,18 @@ def verify_connection(conn: sqlite3.Connection, trusted_key: bytes | None) -> Au
     if own_transaction:
         conn.execute("BEGIN")
     try:
-        return _verify(conn, trusted_key)
+        return _verify(conn, trusted_key, key_source)
     finally:
         if own_transaction:
             conn.execute("COMMIT")
 
 
-def _verify(conn: sqlite3.Connection, trusted_key: bytes | None) -> AuditReport:
+def _verify(conn: sqlite3.Connection, trusted_key: bytes | None, key_source: str) -> AuditReport:
     head = _read_head(conn)
+    checkpoint = _read_checkpoint(conn)
     stored_key = _meta(conn, _PUBLIC_KEY)
     key = trusted_key if trusted_key is not None else stored_key
-    source = "key file" if trusted_key is not None else "database"
+    source = key_source if trusted_key is not None else "database"
 
     def report(intact: bool, records: int, broken: int | None, reason: str) -> AuditReport:
         return AuditReport(
@@ -367,12 +468,22 @@ def _verify(conn: sqlite3.Connection, trusted_key: bytes | None) -> AuditReport:
             head_id=None if head is None else head.id,
             public_key=None if key is None else key.hex(),
             key_source=source,
+            checkpoint_id=None if checkpoint is None else checkpoint.id,
         )
 
     records = 0
     broken: tuple[int, str] | None = None
     prev_id: int | None = None
     prev_hash = GENESIS
+    if checkpoint is not None:
+        # Records up to the checkpoint were pruned: the rest must chain from its signed hash.
+        if key is None:
+            return report(False, 0, None, "records were pruned but the signing public key is "
+                          "missing, so the checkpoint cannot be checked")
+        if not checkpoint.verifies(key):
+            return report(False, 0, None, "the signature of the pruning checkpoint does not "
+                          "verify (forged or altered)")
+        prev_id, prev_hash = checkpoint.id, checkpoint.hash
     rows = conn.execute(
         "SELECT id, at, kind, actor, detail, prev_hash, hash FROM events ORDER BY id"
     )
@@ -387,6 +498,10 @@ def _verify(conn: sqlite3.Connection, trusted_key: bytes | None) -> AuditReport:
         return report(False, records, broken[0], broken[1])
 
     last_id = prev_id or 0
+    origin = (
+        "genesis" if checkpoint is None
+        else f"the signed checkpoint (records 1..{checkpoint.id} pruned)"
+    )
     if head is None:
         if records == 0:
             return report(True, 0, None, "no audit records yet")
@@ -426,7 +541,8 @@ def _verify(conn: sqlite3.Connection, trusted_key: bytes | None) -> AuditReport:
         True,
         records,
         None,
-        f"{records} record(s) chained from genesis; the signed head (record {head.id}) verifies",
+        f"{records} record(s) chained from {origin}; the signed head (record {head.id}) "
+        "verifies",
     )
 
 
@@ -482,3 +598,108 @@ def _check_record(
 
 def _span(first: int, last: int) -> str:
     return f"record {first} is" if first == last else f"records {first}..{last} are"
+
+
+# -- retention -------------------------------------------------------------------------------
+
+
+class AuditPruneRefused(ValueError):
+    """A prune the audit retention does not allow (too recent, or the chain does not verify)."""
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    pruned: int  #: records removed
+    through_id: int | None  #: the last pruned record (the checkpoint), None when none was
+    before: datetime
+    event_id: int  #: the ``audit.pruned`` record that documents this prune
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+async def prune_audit(
+    store: Store,
+    before: datetime,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    retention_days: int = MIN_RETENTION_DAYS,
+) -> PruneResult:
+    """Remove the audit records older than ``before``, leaving a signed checkpoint.
+
+    Only a prefix of the chain goes (records 1..N, where N+1 is the first record at or after
+    ``before``), and never the last record. Refused (:class:`AuditPruneRefused`, recorded as
+    ``audit.prune_refused``) when ``before`` is less than ``retention_days`` ago, when
+    ``retention_days`` is under a year (CJIS 5.4.7), or when the chain does not verify (pruning
+    would hide where it broke). Otherwise one write transaction deletes the records, stores the
+    signed checkpoint and appends an ``audit.pruned`` record, so the prune is itself audited.
+    """
+    now = now or (store.clock.now() if store.clock is not None else datetime.now(UTC))
+    if before.tzinfo is None:
+        raise AuditPruneRefused("the prune date needs a time zone")
+    refusal = None
+    if retention_days < MIN_RETENTION_DAYS:
+        refusal = (f"audit records are kept at least {MIN_RETENTION_DAYS} days (CJIS 5.4.7); "
+                   f"a retention of {retention_days} days is not allowed")
+    elif before > now - timedelta(days=retention_days):
+        refusal = (f"{before.date().isoformat()} is less than {retention_days} days ago; audit "
+                   f"records before {(now - timedelta(days=retention_days)).date().isoformat()}"
+                   " at most may be pruned")
+    else:
+        report = await verify_audit(store)
+        if not report.intact:
+            refusal = (f"the audit trail does not verify ({report.reason}); pruning would hide "
+                       "the break: investigate it first")
+    if refusal is not None:
+        await store.record_event("audit.prune_refused", actor,
+                                 {"before": _utc(before), "why": refusal})
+        raise AuditPruneRefused(refusal)
+
+    if store._audit is None:
+        store._audit = AuditChain(signing_key_path(store.path))
+    chain = store._audit
+    cipher = store.cipher
+    at = _utc(now)
+    cutoff = _utc(before)
+
+    def op(conn: sqlite3.Connection) -> tuple[int, int | None, int]:
+        first, last = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+        kept = conn.execute("SELECT min(id) FROM events WHERE at >= ?", (cutoff,)).fetchone()[0]
+        # A prefix only (ids are the chain's order, not times), and never the last record.
+        through = min(kept if kept is not None else last or 0, last or 0) - 1
+        pruned, through_id = 0, None
+        if first is not None and through >= first:
+            digest = conn.execute("SELECT hash FROM events WHERE id = ?", (through,)).fetchone()[0]
+            pruned = conn.execute("DELETE FROM events WHERE id <= ?", (through,)).rowcount
+            signature = chain._signing_key().sign(checkpoint_message(through, bytes(digest)))
+            record = {"id": through, "hash": bytes(digest).hex(), "signature": signature.hex(),
+                      "at": at}
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         (_CHECKPOINT_KEY, json.dumps(record).encode()))
+            through_id = through
+        detail = {"before": cutoff, "pruned": pruned, "through_id": through_id,
+                  "through_hash": None if through_id is None else bytes(digest).hex(),
+                  "retention_days": retention_days}
+        blob = cipher.encrypt(json.dumps(detail).encode(), f"event|{at}|audit.pruned".encode())
+        return pruned, through_id, chain.append(conn, at, "audit.pruned", actor, blob)
+
+    try:
+        pruned, through_id, event_id = await store.write(op)
+    except Exception as err:
+        store.audit_failure = f"{type(err).__name__}: {err}"
+        raise AuditWriteError(f"the audit trail could not be pruned: {err}") from err
+    logger.info("Audit trail: pruned %d record(s) before %s (checkpoint at record %s)",
+                pruned, cutoff, through_id)
+    return PruneResult(pruned, through_id, before, event_id)
+
+
+async def prune_expired_audit(
+    store: Store, *, actor: str = "retention", retention_days: int = MIN_RETENTION_DAYS,
+    now: datetime | None = None,
+) -> PruneResult:
+    """What a retention scheduler calls: prune records older than ``retention_days`` (≥ 365)."""
+    now = now or (store.clock.now() if store.clock is not None else datetime.now(UTC))
+    return await prune_audit(store, now - timedelta(days=retention_days), actor=actor, now=now,
+                             retention_days=retention_days)

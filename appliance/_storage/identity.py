@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from .api_keys import ApiKeyRecords
+
 if TYPE_CHECKING:
     from . import Store
 
@@ -37,6 +39,8 @@ class UserSummary:
     failed_logins: int
     locked_until: datetime | None
     training: Training | None  #: the record that expires last, if any
+    #: disabled by an administrator: cannot sign in, keys refused (the account is kept, C-10)
+    disabled: bool = False
 
 
 def recovery_hash(code: str) -> bytes:
@@ -65,9 +69,20 @@ def _user_id(c: sqlite3.Connection, username: str) -> int:
     return int(row[0])
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """One sign-in attempt of a user, as their account page lists it."""
+
+    at: datetime
+    kind: str  #: "login" (signed in) or "login.failed"
+    remote: str
+    detail: str  #: how (MFA method) or why it failed
+
+
 class IdentityRecords:
     def __init__(self, store: Store) -> None:
         self._store = store
+        self.api_keys = ApiKeyRecords(store)
 
     # -- MFA ------------------------------------------------------------------------------
 
@@ -151,6 +166,77 @@ class IdentityRecords:
 
         await self._store.write(op)
 
+    async def replace_recovery_codes(self, username: str, recovery_hashes: list[bytes]) -> None:
+        """Forget every recovery code (used or not) and keep these instead."""
+
+        def op(c: sqlite3.Connection) -> None:
+            user_id = _user_id(c, username)
+            c.execute("DELETE FROM mfa_recovery_codes WHERE user_id = ?", (user_id,))
+            c.executemany(
+                "INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES (?, ?)",
+                [(user_id, h) for h in recovery_hashes],
+            )
+
+        await self._store.write(op)
+
+    # -- disabling ---------------------------------------------------------------------------
+
+    async def set_disabled(self, username: str, by: str | None, at: datetime | None) -> bool:
+        """Disable (``at`` given) or re-enable (``at`` None) an account; False if unchanged."""
+
+        def op(c: sqlite3.Connection) -> bool:
+            _user_id(c, username)
+            if at is None:
+                cursor = c.execute(
+                    "UPDATE users SET disabled_at = NULL, disabled_by = NULL"
+                    " WHERE username = ? AND disabled_at IS NOT NULL", (username,))
+            else:
+                cursor = c.execute(
+                    "UPDATE users SET disabled_at = ?, disabled_by = ?"
+                    " WHERE username = ? AND disabled_at IS NULL",
+                    (at.astimezone(UTC).isoformat(timespec="microseconds"), by, username))
+            return cursor.rowcount == 1
+
+        return await self._store.write(op)
+
+    async def is_disabled(self, username: str) -> bool:
+        row = await self._store.query(
+            lambda c: c.execute(
+                "SELECT disabled_at IS NOT NULL FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        )
+        return bool(row and row[0])
+
+    async def enabled_administrators(self) -> list[str]:
+        rows = await self._store.query(
+            lambda c: c.execute(
+                "SELECT username FROM users WHERE role = 'administrator'"
+                " AND disabled_at IS NULL ORDER BY username"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
+    # -- sign-in history ---------------------------------------------------------------------
+
+    async def sign_ins(self, username: str, limit: int = 20) -> list[SignIn]:
+        """The user's recent sign-ins and failed attempts, newest first, from the audit trail."""
+        rows = await self._store.query(
+            lambda c: c.execute(
+                "SELECT at, kind, detail FROM events WHERE actor = ?"
+                " AND kind IN ('login', 'login.failed') ORDER BY id DESC LIMIT ?",
+                (username, limit),
+            ).fetchall()
+        )
+        out = []
+        for at, kind, blob in rows:
+            detail = json.loads(
+                self._store.cipher.decrypt(bytes(blob), f"event|{at}|{kind}".encode())
+            )
+            how = detail.get("mfa") if kind == "login" else detail.get("reason")
+            out.append(SignIn(datetime.fromisoformat(at), kind, str(detail.get("remote", "")),
+                              str(how or "")))
+        return out
+
     # -- passwords --------------------------------------------------------------------------
 
     async def must_change_password(self, username: str) -> bool:
@@ -217,6 +303,7 @@ class IdentityRecords:
             lambda c: c.execute(
                 "SELECT u.username, u.role, u.organization, u.mfa_secret IS NOT NULL,"
                 " u.must_change_password, u.failed_logins, u.locked_until,"
+                " u.disabled_at IS NOT NULL,"
                 " (SELECT json_array(t.course, t.completed_on, t.expires_on, t.recorded_by)"
                 "  FROM training_records t WHERE t.user_id = u.id"
                 "  ORDER BY t.expires_on DESC, t.id DESC LIMIT 1)"
@@ -224,7 +311,7 @@ class IdentityRecords:
             ).fetchall()
         )
         result = []
-        for name, role, org, enrolled, must_change, failed, locked, training in rows:
+        for name, role, org, enrolled, must_change, failed, locked, disabled, training in rows:
             record = None
             if training:
                 course, done, until, by = json.loads(training)
@@ -233,6 +320,6 @@ class IdentityRecords:
                 username=name, role=role, organization=org, mfa_enrolled=bool(enrolled),
                 must_change_password=bool(must_change), failed_logins=int(failed),
                 locked_until=datetime.fromisoformat(locked) if locked else None,
-                training=record,
+                training=record, disabled=bool(disabled),
             ))
         return result

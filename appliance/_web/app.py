@@ -107,6 +107,20 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_post(user_path + "/unlock", users.user_unlock)
     r.add_post(user_path + "/reset-mfa", users.user_reset_mfa)
     r.add_post(user_path + "/training", users.user_training)
+    # Identity, issue 6 remainder: disabling accounts, API keys bound to users, the account page.
+    from . import account
+
+    key_path = "/api-keys/{key_id:[0-9a-f]{12}}/revoke"
+    r.add_post(user_path + "/disable", users.user_disable)
+    r.add_post(user_path + "/enable", users.user_enable)
+    r.add_post(user_path + "/api-keys", users.user_create_key)
+    r.add_post(user_path + key_path, users.user_revoke_key)
+    r.add_get("/account", account.account_page)
+    r.add_post("/account/password", account.change_password)
+    r.add_post("/account/recovery-codes", account.regenerate_recovery_codes)
+    r.add_post("/account/mfa-reset", account.reset_own_mfa)
+    r.add_post("/account/api-keys", account.account_create_key)
+    r.add_post("/account" + key_path, account.account_revoke_key)
     # Detection browsing and the audit trail (issue 6: L-4, L-5, P-5, P-6, P-7).
     from . import audit, search
 
@@ -124,5 +138,9 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_get("/transparency", transparency.transparency_page)
     r.add_get("/policy", transparency.policy_page)
     r.add_get("/outbox", transparency.outbox_page)
+    # Replication to the city (issue 5, litestream): state and lag, administrators and auditors.
+    from . import replication
+
+    r.add_get("/replication", replication.replication_page)
     r.add_static("/static/", STATIC_DIR)
     return app

@@ -199,9 +199,10 @@ async def audit_sample(request: web.Request) -> web.Response:
     if months is None or count is None:
         return await _page(request, {}, status=400,
                            error="Months must be 1 to 60 and the sample size 1 to 1000.")
-    # Events carry the store's wall-clock time, so the sample window is taken from it too.
+    # Events carry the appliance clock's time, so the sample window is taken from it too.
     memo = await sample_memo(
         store, appliance.config.root.policy, months=months, count=count,
+        now=appliance.clock.now(),
         auditor=f"{session.username} ({session.organization})",
         site=appliance.config.root.site.name,
     )

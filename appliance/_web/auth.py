@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -15,6 +16,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from .._storage.audit import AuditKeyError, AuditWriteError
 from .keys import APPLIANCE, LOGIN_GUARD, SESSIONS
 from .lockout import LOCKOUT, authenticate
 from .sessions import Session
@@ -45,8 +47,10 @@ STEP_PATHS: dict[str, frozenset[str]] = {
 STEP_HOME = {"mfa": "/mfa", "enrol": "/mfa/enrol", "password": "/password"}
 #: Reachable without current training (Piedmont 438.7): nothing here shows ALPR data. User
 #: administration stays open so an administrator can record training, their own included.
-_TRAINING_EXEMPT = frozenset({"/logout", "/users"})
-_TRAINING_EXEMPT_PREFIX = "/users/"
+_TRAINING_EXEMPT = frozenset({"/logout", "/users", "/account"})
+_TRAINING_EXEMPT_PREFIX = ("/users/", "/account/")
+#: the only paths an API key (``Authorization: Bearer``) opens; everywhere else it is ignored
+API_PREFIX = "/api/"
 
 MESSAGES = {
     "invalid": "Invalid username or password.",
@@ -55,7 +59,16 @@ MESSAGES = {
         f"{int(LOCKOUT.total_seconds() // 60)} minutes; try again later or ask an administrator."
     ),
     "timeout": "Your session was locked after 30 minutes of inactivity. Please sign in again.",
+    "disabled": "This account is disabled. Ask an administrator.",
+    "banner": "Read the notice above and tick the box to acknowledge it before signing in.",
 }
+#: the checkbox under the login banner (CJIS 5.5.4: the notice stays until acknowledged)
+ACK_FIELD = "acknowledge"
+
+
+def banner_sha256(banner: str) -> str:
+    """The hash the audit trail records with an acknowledgement: which text was accepted."""
+    return hashlib.sha256(banner.encode()).hexdigest()
 
 
 def current_session(request: web.Request) -> Session | None:
@@ -107,7 +120,28 @@ def _is_user_activity(request: web.Request) -> bool:
 
 @web.middleware
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route needs a session unless listed as public: new routes are protected by default."""
+    """Every route needs a session unless listed as public: new routes are protected by default.
+
+    An action whose audit record cannot be written is refused (fail closed, C-5)."""
+    try:
+        return await _guarded(request, handler)
+    except (AuditWriteError, AuditKeyError) as err:
+        logger.error("Refused %s %s: %s", request.method, request.path, err)
+        raise web.HTTPServiceUnavailable(
+            text="This action was refused because the audit trail cannot record it (storage "
+                 "full or failing). An administrator has been alerted on the console and "
+                 "/healthz; try again once it is fixed."
+        ) from None
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(API_PREFIX) and "Authorization" in request.headers:
+        from .api_keys import api_key_principal
+
+        # Bearer calls carry no cookies, so there is no session and no CSRF to check; the key's
+        # user must still be enabled and trained, checked there.
+        await api_key_principal(request)
+        return await handler(request)
     session = current_session(request)
     if session is None and not _is_public(request.path):
         if request.path.startswith(_NO_REDIRECT):
@@ -212,6 +246,7 @@ def login_response(
         "user": None,
         "site": appliance.config.root.site.name,
         "banner": appliance.config.root.console.banner,
+        "ack_field": ACK_FIELD,
         "message": MESSAGES.get(message or ""),
         "message_kind": message,
         "csrf_token": token,
@@ -241,9 +276,12 @@ async def login_submit(request: web.Request) -> web.Response:
     password = form.get("password")
     username = username.strip()[:128] if isinstance(username, str) else ""
     password = password[:1024] if isinstance(password, str) else ""
+    appliance = request.app[APPLIANCE]
+    if form.get(ACK_FIELD) not in ("yes", "on"):
+        # Checked before the password, so the notice is acknowledged before any sign-in attempt.
+        return login_response(request, "banner", status=400, username=username)
     if not username or not password:
         return login_response(request, "invalid", status=401, username=username)
-    appliance = request.app[APPLIANCE]
     store = appliance.store
     if store is None:
         raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
@@ -261,6 +299,11 @@ async def login_submit(request: web.Request) -> web.Response:
     session = request.app[SESSIONS].create(
         user.username, user.role, user.organization, pending=step
     )
+    banner = appliance.config.root.console.banner
+    await store.record_event("login.banner_acknowledged", user.username, {
+        "organization": user.organization, "remote": remote,
+        "banner_sha256": banner_sha256(banner), "banner_chars": len(banner),
+    })
     await store.record_event(
         "login.password_ok", user.username,
         {"role": user.role, "organization": user.organization, "remote": remote, "next": step},

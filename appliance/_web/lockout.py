@@ -26,7 +26,7 @@ _MAX_UNKNOWN = 10_000
 
 @dataclass(frozen=True)
 class LoginResult:
-    outcome: Literal["ok", "invalid", "locked"]
+    outcome: Literal["ok", "invalid", "locked", "disabled"]
     user: User | None = None
 
 
@@ -108,6 +108,11 @@ async def authenticate(
         logger.warning("Console sign-in for %r locked for %s after %d failures",
                        username, LOCKOUT, failures)
         return LoginResult("locked")
+
+    if await store.identity.is_disabled(username):
+        # Told only after the right password, so the form still tells no stranger what exists.
+        await store.record_event("login.failed", username, {**detail, "reason": "disabled"})
+        return LoginResult("disabled")
 
     new_hash = None
     if needs_rehash(user.password_hash):

@@ -81,6 +81,10 @@ def render_page(
         "csrf_token": session.csrf if session else "",
         "site": appliance.config.root.site.name,
         "path": request.path,
+        # C-5: administrators and auditors see at once when the audit trail stops recording.
+        "audit_failure": (appliance.store.audit_failure if appliance.store is not None
+                          and session is not None
+                          and session.role in ("administrator", "auditor") else None),
         **context,
     }
     return aiohttp_jinja2.render_template(template, request, full, status=status)

@@ -72,6 +72,11 @@ async def _image(request: web.Request, kind: str) -> web.Response:
 
 
 async def api_reads(request: web.Request) -> web.Response:
+    from .api_keys import api_reads as api_key_reads
+    from .api_keys import principal
+
+    if (caller := principal(request)) is not None:  # an API key (issue 6, C-10): audited
+        return await api_key_reads(request, caller)
     try:
         limit = int(request.query.get("limit", LIVE_ROWS))
     except ValueError:
@@ -113,17 +118,26 @@ async def healthz(request: web.Request) -> web.Response:
     hardware = appliance.hardware
     if hardware is not None and hardware.degraded():
         degraded = True
+    # C-5: a failing audit trail is an alert; audited data access is refused meanwhile.
+    audit_failure = appliance.store.audit_failure if appliance.store is not None else None
     body: dict[str, object] = {
-        "status": "degraded" if degraded else "ok",
+        "status": "degraded" if degraded or audit_failure else "ok",
+        "audit": "ok" if audit_failure is None else "failing",
         "cameras": cameras,
         "recognizer": appliance.recognizer_error or "ok",
         "plugins_failed": failed_plugins,
         "safe_mode": bool(appliance.config_problems),
         "store": "ok" if store_ok else "unavailable",
     }
+    # Replication to the city (issue 5): behind or down makes the box degraded, not down.
+    replication = appliance.replication
+    if replication is not None and replication.settings.enabled:
+        body["replication"] = replication.health()
+        if not replication.healthy:
+            body["status"] = "degraded"
     if hardware is not None:
         body["hardware"] = {**hardware.status(), "attention": hardware.degraded()}
-    return web.json_response(body, status=200 if store_ok else 503)
+    return web.json_response(body, status=200 if store_ok and not audit_failure else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -1,4 +1,8 @@
-"""User administration (administrators only): list, create, unlock, reset MFA, record training.
+"""User administration (administrators only): list, create, unlock, reset MFA, record training,
+disable and re-enable accounts, and make or revoke a user's API keys.
+
+Accounts are never deleted or renamed, only disabled: a username always means the same person
+(C-10, no shared or reused accounts), and their history stays attributable.
 
 Every action is written to the audit trail with the acting administrator, the target user and
 organizations. One-time passwords are shown once in the response and never logged or audited.
@@ -68,19 +72,28 @@ def _row(request: web.Request, user: UserSummary, max_days: int) -> dict[str, An
         "locked": locked,
         "locked_until": local_time(user.locked_until, site_zone(appliance)) if locked else "",
         "failures": user.failed_logins,
+        "disabled": user.disabled,
     }
 
 
 async def _page(
     request: web.Request, *, created: dict[str, str] | None = None, error: str | None = None,
-    status: int = 200,
+    new_key: dict[str, str] | None = None, status: int = 200,
 ) -> web.Response:
+    from .account import key_rows
+
     appliance = request.app[APPLIANCE]
     max_days = appliance.config.root.console.training_max_days
     users = await _store(request).identity.users()
+    rows = []
+    for u in users:
+        row = _row(request, u, max_days)
+        row["api_keys"] = [k for k in await key_rows(request, u.username) if k["active"]]
+        rows.append(row)
     return render_page(request, "users.html", {
         "title": "Users",
-        "users": [_row(request, u, max_days) for u in users],
+        "users": rows,
+        "new_key": new_key,
         "roles": ROLES,
         "default_organization": appliance.config.root.site.name,
         "default_course": DEFAULT_COURSE,
@@ -195,3 +208,72 @@ async def user_training(request: web.Request) -> web.Response:
     note = "" if expires_on >= today else " It is already expired and grants no access."
     raise _done(session, f"Training recorded for {target.username} until "
                          f"{expires_on.isoformat()}.{note}")
+
+
+async def user_disable(request: web.Request) -> web.Response:
+    session = _admin(request, "disable users")
+    target = await _target(request)
+    store = _store(request)
+    if target.username == session.username:
+        return await _page(request, status=400, error="You cannot disable your own account.")
+    if (target.role == "administrator"
+            and await store.identity.enabled_administrators() == [target.username]):
+        return await _page(request, status=400,
+                           error="This is the last enabled administrator; enable or create "
+                                 "another administrator first.")
+    changed = await store.identity.set_disabled(
+        target.username, session.username, request.app[APPLIANCE].clock.now()
+    )
+    # Signed-in sessions end now; the password step refuses the account from here on, and its
+    # API keys stop working at their next call.
+    ended = request.app[SESSIONS].end_user(target.username)
+    if changed:
+        await store.record_event("user.disabled", session.username, {
+            "target": target.username, "organization": target.organization,
+            "actor_organization": session.organization, "sessions_ended": ended,
+        })
+        logger.info("User %r disabled by %r (%d session(s) ended)", target.username,
+                    session.username, ended)
+    raise _done(session, f"{target.username} is disabled; {ended} session(s) ended."
+                if changed else f"{target.username} was disabled already.")
+
+
+async def user_enable(request: web.Request) -> web.Response:
+    session = _admin(request, "re-enable users")
+    target = await _target(request)
+    store = _store(request)
+    changed = await store.identity.set_disabled(target.username, None, None)
+    if changed:
+        await store.record_event("user.enabled", session.username, {
+            "target": target.username, "organization": target.organization,
+            "actor_organization": session.organization,
+        })
+        logger.info("User %r re-enabled by %r", target.username, session.username)
+    raise _done(session, f"{target.username} is enabled again." if changed
+                else f"{target.username} was not disabled.")
+
+
+async def user_create_key(request: web.Request) -> web.Response:
+    from .account import create_key
+
+    session = _admin(request, "create API keys for users")
+    target = await _target(request)
+    if target.disabled:
+        return await _page(request, status=400, error="The account is disabled: no key made.")
+    made = await create_key(request, session, target.username, target.role,
+                            await request.post())
+    if isinstance(made, str):
+        return await _page(request, error=made, status=400)
+    return await _page(request, new_key={"username": target.username, "name": made.key.name,
+                                         "token": made.token})
+
+
+async def user_revoke_key(request: web.Request) -> web.Response:
+    from .account import revoke_key
+
+    session = _admin(request, "revoke API keys")
+    target = await _target(request)
+    key_id = request.match_info["key_id"]
+    revoked = await revoke_key(request, session, target.username, key_id)
+    raise _done(session, f"API key {key_id} of {target.username} is revoked." if revoked
+                else f"API key {key_id} was revoked already.")
