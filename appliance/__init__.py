@@ -17,6 +17,7 @@ from .base import (
     Recognizer,
     SystemClock,
 )
+from .capture import StreamCapture as StreamCapture  # public helper: appliance.capture
 from .errors import (
     ApplianceError,
     AuthFailed,
