@@ -361,3 +361,45 @@ def test_bad_replication_settings_are_config_errors_naming_the_field(
         parse_config(text, "site.yaml", host)
     problems = " ".join(err.value.problems)
     assert "replication" in problems and message in problems
+
+
+# -- the console ----------------------------------------------------------------------------------
+
+
+async def test_console_and_healthz_show_replication_state_to_administrators_and_auditors(
+    tmp_path: Path, aiohttp_client: Any, key_env: dict[str, str]
+) -> None:
+    from console_fixtures import add_user, login_as, running_appliance
+
+    from appliance._web import create_app
+
+    extra = file_site(tmp_path / "share").split("cameras: []\n", 1)[1]
+    async with running_appliance(tmp_path / "data", extra) as box:
+        assert box.replication is not None
+        main = next(p for p in box.replication.processes if p.job.name == "alprbox.db")
+        await wait_for(lambda: main.status.state == "replicating", "replication to start")
+        client = await aiohttp_client(create_app(box))
+        health = await (await client.get("/healthz")).json()
+        assert health["replication"]["databases"]["alprbox.db"]["state"] == "replicating"
+        assert health["replication"]["ok"] is True
+
+        for role in ("administrator", "auditor"):
+            await add_user(box, role, role)
+            await login_as(client, role, "correct horse 42")
+            response = await client.get("/replication")
+            html = await response.text()
+            assert response.status == 200
+            assert "alprbox.db" in html and "replicating" in html
+            assert str(tmp_path / "share") in html
+        await add_user(box, "operator", "operator")
+        await login_as(client, "operator", "correct horse 42")
+        assert (await client.get("/replication", allow_redirects=False)).status == 403
+
+        # litestream gone for good (its binary removed): the page and /healthz say so.
+        main.binary = tmp_path / "no-such-litestream"
+        os.kill(main.status.pid or 0, signal.SIGKILL)
+        await wait_for(lambda: main.status.state == "restarting" and main.status.reason,
+                       "the failure to be reported")
+        health = await (await client.get("/healthz")).json()
+        assert health["status"] == "degraded"
+        assert "killed by signal 9" in health["replication"]["databases"]["alprbox.db"]["reason"]

@@ -135,6 +135,12 @@ async def healthz(request: web.Request) -> web.Response:
         body["replication"] = replication.health()
         if not replication.healthy:
             body["status"] = "degraded"
+    # Replication to the city (issue 5): behind or down makes the box degraded, not down.
+    replication = appliance.replication
+    if replication is not None and replication.settings.enabled:
+        body["replication"] = replication.health()
+        if not replication.healthy:
+            body["status"] = "degraded"
     if hardware is not None:
         body["hardware"] = {**hardware.status(), "attention": hardware.degraded()}
     return web.json_response(body, status=200 if store_ok and not audit_failure else 503)
