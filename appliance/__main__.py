@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.add_argument("--data-dir", type=Path, help="override the data directory")
     audit_verify.add_argument("--json", action="store_true", help="the report as one JSON object")
+    audit_verify.add_argument(
+        "--public-key", type=Path, help="trust only this key (PEM or hex, e.g. the city's copy)"
+    )
     # -- audit sample: detection-browsing audit memo (Vallejo 462.7) --------------------------
     audit_sample = audit_sub.add_parser(
         "sample", help="draw random searches, check them against the policy, write a memo"
@@ -115,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sample.add_argument("--count", type=int, default=10, help="at least this many (10)")
     audit_sample.add_argument("--seed", type=int, help="random seed (recorded; default random)")
     audit_sample.add_argument("--out", type=Path, help="write the memo here (default stdout)")
+    from ._audit_cli import add_audit_parsers
+
+    add_audit_parsers(audit_sub)  # audit prune, audit public-key
     # -- end audit ---------------------------------------------------------------------------
     # -- evidence and policy (issue 7 part B, issue 5 evidence) -------------------------------
     from ._sharing.cli import add_sharing_parsers
@@ -122,15 +128,33 @@ def build_parser() -> argparse.ArgumentParser:
     add_sharing_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
     # -- end evidence and policy ------------------------------------------------------------
 
+    # -- restore (issue 5, replication) ---------------------------------------------------------
+    from ._replication.cli import add_restore_parser
+
+    add_restore_parser(sub)
+
     # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
     from ._lifecycle.cli import add_lifecycle_parsers
 
     add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
 
-    # -- restore (issue 5, replication) ---------------------------------------------------------
-    from ._replication.cli import add_restore_parser
+    # -- share check (issue 7 part A): ask the policy gate, audited like a real request -------
+    share = sub.add_parser("share", help="sharing policy gate: check a partner before a request")
+    share_sub = share.add_subparsers(dest="share_command", required=True, metavar="ACTION")
+    share_check = share_sub.add_parser(
+        "check", help="would the gate allow this request? exit 0 allowed, 1 denied (audited)"
+    )
+    share_check.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("ALPRBOX_CONFIG"),
+        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
+    )
+    share_check.add_argument("--data-dir", type=Path, help="override the data directory")
+    from ._policy.cli import add_arguments as add_share_arguments
 
-    add_restore_parser(sub)
+    add_share_arguments(share_check)
+    # -- end share check ---------------------------------------------------------------------
 
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
@@ -141,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recognize.add_argument("--recognizer", default="platedet", help="recognizer type")
     recognize.add_argument("--hardware", default="x86-generic", help="hardware profile")
+    recognize.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recognizer setting over the hardware profile's, e.g. ocr_engine=combined",
+    )
     return parser
 
 
@@ -202,7 +233,10 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         )
         return 2
     profile = load_hardware_profile(args.hardware)
-    settings = cls.settings_model.model_validate({**profile.inference, "type": args.recognizer})
+    overrides = dict(item.partition("=")[::2] for item in args.setting)
+    settings = cls.settings_model.model_validate(
+        {**profile.inference, **overrides, "type": args.recognizer}
+    )
     recognizer = cls(
         settings, PluginContext(logging.getLogger("appliance.recognize"), Path("."), SystemClock())
     )
@@ -214,6 +248,12 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             failures += 1
             print(json.dumps({"image": str(path), "error": "not a readable image"}))
             continue
+        try:
+            detections = recognizer.recognize(image)
+        except ValueError as err:  # an image the recognizer refuses: say so, go on
+            failures += 1
+            print(json.dumps({"image": str(path), "error": str(err)}))
+            continue
         plates = [
             {
                 "text": d.text,
@@ -222,12 +262,37 @@ def cmd_recognize(args: argparse.Namespace) -> int:
                 "candidates": [
                     {"text": c.text, "confidence": round(c.confidence, 4)} for c in d.candidates
                 ],
-                **({"state": d.state, "state_confidence": d.state_confidence} if d.state else {}),
+                **(
+                    {"state": d.state, "state_confidence": round(d.state_confidence, 4)}
+                    if d.state
+                    else {}
+                ),
             }
-            for d in recognizer.recognize(image)
+            for d in detections
         ]
         print(json.dumps({"image": str(path), "plates": plates}), flush=True)
     return 1 if failures else 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """``alprbox share check``: the policy gate's decision on a request (issue 7)."""
+    from ._policy.cli import run_share_command
+
+    host = create_plugin_host()
+    try:
+        if args.config:
+            config = load_config_file(args.config, host)
+            data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
+        else:
+            from ._demo import demo_config
+
+            config = demo_config(host, None)
+            data_dir = args.data_dir or default_data_dir("demo")
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    return asyncio.run(run_share_command(args, config, host, data_dir))
 
 
 def cmd_hotlist(args: argparse.Namespace) -> int:
@@ -257,6 +322,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
     """
     if getattr(args, "audit_command", "verify") == "sample":
         return cmd_audit_sample(args)
+    if getattr(args, "audit_command", "verify") in ("prune", "public-key"):
+        from ._audit_cli import run
+
+        return run(args)
+    if getattr(args, "public_key", None) is not None:
+        from ._audit_cli import verify_with_public_key
+
+        return verify_with_public_key(args)
     import getpass
 
     from ._appliance import DB_NAME, Appliance
@@ -400,6 +473,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return run_policy(args)
 
 
+def cmd_restore(args: argparse.Namespace) -> int:
+    """``alprbox restore``: a site's replica into a new directory (see _replication/restore)."""
+    from ._replication.cli import run_restore
+
+    return run_restore(args)
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     """``alprbox keys|retention|hold`` (issue 5): see appliance/_lifecycle/cli.py."""
     from ._lifecycle.cli import run_lifecycle
@@ -408,13 +488,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 cmd_retention = cmd_hold = cmd_keys
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    """``alprbox restore``: a site's replica into a new directory (see _replication/restore)."""
-    from ._replication.cli import run_restore
-
-    return run_restore(args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
