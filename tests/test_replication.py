@@ -403,3 +403,56 @@ async def test_console_and_healthz_show_replication_state_to_administrators_and_
         health = await (await client.get("/healthz")).json()
         assert health["status"] == "degraded"
         assert "killed by signal 9" in health["replication"]["databases"]["alprbox.db"]["reason"]
+
+
+# -- crypto-shredding reaches the replica ------------------------------------------------------
+
+
+async def test_a_purged_day_is_unreadable_even_in_a_copy_restored_from_before_the_purge(
+    tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    from console_fixtures import running_appliance
+
+    from appliance._lifecycle.keyring import KeyShredded
+    from appliance._lifecycle.records import IMAGE, READ
+    from appliance._lifecycle.retention import Purger
+    from appliance.testing import FakeClock
+
+    data, share, restored = tmp_path / "data", tmp_path / "share", tmp_path / "restored"
+    site = tmp_path / "site.yaml"
+    site.write_text(file_site(share) + f"data_dir: {data}\n")
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now - timedelta(days=10)  # within retention: only the explicit purge below takes it
+    extra = site.read_text().split("cameras: []\n", 1)[1]
+    async with running_appliance(data, extra, FakeClock(now)) as box:
+        assert box.store is not None and box.replication is not None
+        for i in range(20):
+            for text, day in ((f"OLD{i:03d}", old), (f"NEW{i:03d}", now)):
+                await box.store.add_read(make_read(text, first_seen=day + timedelta(seconds=i)))
+        main, keys = box.replication.processes
+        await wait_for(lambda: main.status.state == keys.status.state == "replicating",
+                       "both databases to replicate")
+        before = await main.sync_now()
+        assert before is not None and before["replicated_txid"] == before["txid"]
+
+        purger = Purger(box.store, box.config.root.retention)
+        for klass in (IMAGE, READ):
+            await purger.purge(klass, old.date().isoformat(), now, "test")
+        for process in (keys, main):
+            answer = await process.sync_now()
+            assert answer is not None and answer["replicated_txid"] == answer["txid"]
+
+    # The city restores the main database as it was *before* the purge (its rows still there)
+    # with keys.db as it is now: the purged day's key is gone, so are its plates.
+    code, report = await restore_cli("--config", str(site), "--to", str(restored),
+                                     "--txid", f"{before['txid']:x}")
+    assert code == 0, report
+    rows = table_rows(restored / "alprbox.db")["reads"]
+    assert len(rows) == 40  # the old day's rows are in this older copy...
+    copy_keys(data, restored)
+    async with opened(restored, site.read_text()) as copy:
+        assert copy.store is not None
+        fresh = await copy.store.reads_between(now, now + timedelta(minutes=1))
+        assert sorted(r.text for r in fresh) == [f"NEW{i:03d}" for i in range(20)]
+        with pytest.raises(KeyShredded):  # ...and unreadable
+            await copy.store.reads_between(old, old + timedelta(minutes=1))
