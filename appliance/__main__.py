@@ -156,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_share_arguments(share_check)
     # -- end share check ---------------------------------------------------------------------
 
+    # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
+    from ._lifecycle.cli import add_lifecycle_parsers
+
+    add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
+
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
@@ -478,6 +483,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from ._replication.cli import run_restore
 
     return run_restore(args)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``alprbox keys|retention|hold`` (issue 5): see appliance/_lifecycle/cli.py."""
+    from ._lifecycle.cli import run_lifecycle
+
+    return run_lifecycle(args)
+
+
+cmd_retention = cmd_hold = cmd_keys
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ._hotlist.bolo import DEFAULT_CASE_NUMBER
+from ._lifecycle.settings import KeySettings, RetentionSettings
 from ._replication.settings import ReplicationSettings
 from ._lifecycle.settings import KeySettings, RetentionSettings
 from .errors import ConfigError
@@ -353,6 +354,8 @@ class RootConfig(_Strict):
     hotlists: list[dict[str, Any]] = Field(default_factory=list)
     exporters: list[dict[str, Any]] = Field(default_factory=list)
     policy: PolicySettings = PolicySettings()
+    keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
+    retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
     sharing: SharingSettings = SharingSettings()
     replication: ReplicationSettings = ReplicationSettings()  # litestream (_replication/)
     keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)

@@ -5,7 +5,7 @@ Data of UTC day D in a class kept N days is purged on day D + N + 1 ("on the 366
 
 1. reads of that day under an active legal hold are re-encrypted under their hold's key (with
    their images), so destroying the day key does not take them;
-2. (non-hit reads only) a read that has an alert but was not yet promoted is promoted to ``hit``;
+2. (non-hit reads and images) a read with an alert that was not yet promoted becomes a ``hit``;
 3. the day's rows are deleted in small transactions (``retention.batch_rows``), each queued on the
    store's single writer like any other write, so ingest waits at most one small batch;
 4. the day's segment files are deleted, then the day's data key is destroyed in keys.db
@@ -169,8 +169,8 @@ class Purger:
 
             await store.write(move)
 
-        # 2. a non-hit read with an alert is a hit that missed its promotion.
-        if klass == READ:
+        # 2. a non-hit read with an alert is a hit that missed its promotion (its images too).
+        if klass in (READ, IMAGE):
             missed = await store.query(
                 lambda c: c.execute(
                     "SELECT DISTINCT r.id FROM reads r JOIN alerts a ON a.read_id = r.id"

@@ -1,0 +1,138 @@
+"""Images in encrypted segment files: not in SQLite, fsynced before commit, one file per class
+and day, closed segments listed for shipping once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from appliance import PlateRead
+from appliance._crypto import FieldCipher
+from appliance._storage import Store
+
+T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
+
+
+def a_read(text: str, at: datetime = T0) -> PlateRead:
+    return PlateRead(
+        camera="gate",
+        text=text,
+        confidence=0.9,
+        first_seen=at,
+        last_seen=at,
+        box=(1, 2, 3, 4),
+        crop_jpeg=b"crop-" + text.encode() * 50,
+        vehicle_jpeg=b"vehicle-" + text.encode() * 200,
+    )
+
+
+@pytest.fixture
+def master() -> bytes:
+    return os.urandom(32)
+
+
+async def test_images_live_in_day_segments_not_in_sqlite(tmp_path: Path, master: bytes) -> None:
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    day1, day2 = a_read("SEG0001"), a_read("SEG0002", T0 + timedelta(days=1))
+    await store.add_read(day1)
+    await store.add_read(day2)
+    rows = await store.query(
+        lambda c: c.execute(
+            "SELECT read_id, kind, class, day, segment, length FROM images ORDER BY day, kind"
+        ).fetchall()
+    )
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("crop", "image", "2026-05-01", "image-2026-05-01-000.seg"),
+        ("vehicle", "image", "2026-05-01", "image-2026-05-01-000.seg"),
+        ("crop", "image", "2026-05-02", "image-2026-05-02-000.seg"),
+        ("vehicle", "image", "2026-05-02", "image-2026-05-02-000.seg"),
+    ]
+    assert await store.query(lambda c: c.execute("SELECT count(*) FROM crops").fetchone()[0]) == 0
+    # The database stays small: the image bytes are not in it.
+    assert (tmp_path / "segments" / "image-2026-05-01-000.seg").stat().st_size == sum(
+        r[5] for r in rows if r[3] == "2026-05-01"
+    )
+    assert await store.get_image(day2.id, "vehicle") == day2.vehicle_jpeg
+    await store.close()
+
+
+async def test_hit_images_move_to_the_hit_segment(tmp_path: Path, master: bytes) -> None:
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    read = a_read("HITSEG1")
+    await store.add_read(read)
+    assert await store.promote_to_hit(read.id)
+    assert not await store.promote_to_hit(read.id)  # already a hit
+    segment = await store.query(
+        lambda c: c.execute("SELECT DISTINCT segment FROM images").fetchall()
+    )
+    assert segment == [("hit-2026-05-01-000.seg",)]
+    assert await store.get_crop(read.id) == read.crop_jpeg
+    [back] = await store.find_plate("HITSEG1")
+    assert back.id == read.id
+    await store.close()
+
+
+async def test_reopened_store_appends_to_the_open_segment(tmp_path: Path, master: bytes) -> None:
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    first = a_read("REOPEN1")
+    await store.add_read(first)
+    await store.close()
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    second = a_read("REOPEN2", T0 + timedelta(minutes=1))
+    await store.add_read(second)
+    assert await store.get_crop(first.id) == first.crop_jpeg
+    assert await store.get_crop(second.id) == second.crop_jpeg
+    assert [p.name for p in (tmp_path / "segments").iterdir()] == ["image-2026-05-01-000.seg"]
+    await store.close()
+
+
+async def test_closed_segments_are_the_outbox_with_their_hash(
+    tmp_path: Path, master: bytes
+) -> None:
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    await store.add_read(a_read("OUTBOX1"))
+    await store.add_read(a_read("OUTBOX2", T0 + timedelta(days=1)))
+    closed = await store.write(lambda c: store.segments.close_before(c, "2026-05-02"))
+    assert closed == ["image-2026-05-01-000.seg"]
+    outbox = await store.query(
+        lambda c: c.execute(
+            "SELECT name, size, sha256 FROM segments WHERE state = 'closed' AND shipped_at IS NULL"
+        ).fetchall()
+    )
+    [(name, size, digest)] = outbox
+    data = (tmp_path / "segments" / name).read_bytes()
+    assert size == len(data) and digest == hashlib.sha256(data).hexdigest()
+    # A closed segment is never appended to again: a late image of that day starts the next.
+    await store.add_read(a_read("LATE001", T0 + timedelta(hours=1)))
+    names = sorted(p.name for p in (tmp_path / "segments").iterdir())
+    assert names == [
+        "image-2026-05-01-000.seg", "image-2026-05-01-001.seg", "image-2026-05-02-000.seg"
+    ]
+    assert (tmp_path / "segments" / name).read_bytes() == data
+    await store.close()
+
+
+async def test_a_failed_segment_write_fails_the_read_not_the_store(
+    tmp_path: Path, master: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Disk full while appending an image: that read is refused (never acknowledged), the
+    store keeps working afterwards."""
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    real_write = os.write
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("appliance._lifecycle.segments.os.write", full)
+    with pytest.raises(OSError, match="No space"):
+        await store.add_read(a_read("NOSPACE"))
+    monkeypatch.setattr("appliance._lifecycle.segments.os.write", real_write)
+    assert await store.find_plate("NOSPACE") == []
+    ok = a_read("SPACE01")
+    await store.add_read(ok)
+    assert await store.get_crop(ok.id) == ok.crop_jpeg
+    await store.close()
