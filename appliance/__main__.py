@@ -495,16 +495,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
 cmd_retention = cmd_hold = cmd_keys
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
-    """``alprbox keys|retention|hold`` (issue 5): see appliance/_lifecycle/cli.py."""
-    from ._lifecycle.cli import run_lifecycle
-
-    return run_lifecycle(args)
-
-
-cmd_retention = cmd_hold = cmd_keys
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     host = create_plugin_host()
     problems: list[str] = []

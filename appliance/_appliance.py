@@ -23,8 +23,6 @@ from ._hotlist.bolo_service import BoloService
 from ._hotlist.manager import HotlistManager
 from ._lifecycle.keyprovider import load_master_key
 from ._lifecycle.service import LifecycleService
-from ._lifecycle.keyprovider import load_master_key
-from ._lifecycle.service import LifecycleService
 from ._metrics import Metrics
 from ._pipeline.bus import Bus
 from ._pipeline.camera_supervisor import CameraStatus, CameraSupervisor
@@ -81,7 +79,6 @@ class Appliance:
     _inference: ThreadPoolExecutor | None = None
     started: bool = False
     lifecycle: LifecycleService | None = None
-    lifecycle: LifecycleService | None = None
 
     def context(self, kind: str, name: str) -> PluginContext:
         plugin_dir = self.data_dir / "plugins" / kind / name
@@ -101,9 +98,6 @@ class Appliance:
         self.replication = ReplicationSupervisor(self.config.root.replication)
         await self.replication.start(self)
         await self.start_hotlists(schedule=self.schedule_hotlists)
-        # Retention purges and segment closing on schedule (issue 5).
-        self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
-        self.lifecycle.start(schedule=self.schedule_hotlists)
         # Retention purges and segment closing on schedule (issue 5).
         self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
         self.lifecycle.start(schedule=self.schedule_hotlists)
@@ -275,7 +269,6 @@ class Appliance:
                 continue
             self.metrics.alerts.labels(listed.list_name).inc()
             await self._keep_as_hit(read)
-            await self._keep_as_hit(read)
             logger.info(
                 "Alert %s: camera '%s' read matched list '%s' (%s)",
                 alert_id,
@@ -297,16 +290,6 @@ class Appliance:
             self.metrics.store_errors.inc()
             logger.error("Read %s could not be kept as a hit: %s", read.id, err)
 
-    async def _keep_as_hit(self, read: PlateRead) -> None:
-        """A hit is kept under its day's hit key, so purging non-hits never takes it."""
-        assert self.store is not None
-        try:
-            await self.store.promote_to_hit(read.id)
-        except Exception as err:
-            # The purge promotes any read with an alert before destroying a day: not lost.
-            self.metrics.store_errors.inc()
-            logger.error("Read %s could not be kept as a hit: %s", read.id, err)
-
     async def stop(self) -> None:
         """Stop cameras, drain and flush every worker into the store, then close the store."""
         for task in self._camera_tasks:
@@ -316,8 +299,6 @@ class Appliance:
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         if self.hotlists is not None:
             await self.hotlists.stop()
-        if self.lifecycle is not None:
-            await self.lifecycle.stop()
         if self.lifecycle is not None:
             await self.lifecycle.stop()
         if self.hardware is not None:

@@ -235,8 +235,6 @@ async def make_appliance(
     data = {"recognition": {"type": "fake"}, **(config or {})}
     # Each test box has its own master key, beside (never inside) its data directory.
     data.setdefault("keys", {"master_key_file": str(data_dir.parent / f"{data_dir.name}.key")})
-    # Each test box has its own master key, beside (never inside) its data directory.
-    data.setdefault("keys", {"master_key_file": str(data_dir.parent / f"{data_dir.name}.key")})
     site = parse_config(yaml.safe_dump(data), "<test config>", host)
     box = Appliance(
         config=site,

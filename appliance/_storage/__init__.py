@@ -111,9 +111,6 @@ class Store:
         # Reads and images by retention class and day, images in segment files (issue 5).
         self.read_records = ReadRecords(self)
         self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
-        # Reads and images by retention class and day, images in segment files (issue 5).
-        self.read_records = ReadRecords(self)
-        self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -158,8 +155,6 @@ class Store:
                 await loop.run_in_executor(pool, conn.close)
         self._writer_thread.shutdown()
         self._reader_thread.shutdown()
-        self.segments.close_all()
-        self.cipher.detach()
         self.segments.close_all()
         self.cipher.detach()
 
