@@ -32,6 +32,7 @@ from ._pipeline.recognition_worker import RecognitionWorker
 from ._pipeline.tracker import PlateTracker
 from ._plugins import PluginHost
 from ._replication import ReplicationSupervisor
+from ._sharing.service import SharingRuntime, start_sharing
 from ._storage import Store
 from ._storage.audit import load_signing_key, signing_key_path
 from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
@@ -79,6 +80,8 @@ class Appliance:
     _inference: ThreadPoolExecutor | None = None
     started: bool = False
     lifecycle: LifecycleService | None = None
+    #: exporters and their outbox, the only way data leaves for a partner (issue 7)
+    sharing: SharingRuntime | None = None
 
     def context(self, kind: str, name: str) -> PluginContext:
         plugin_dir = self.data_dir / "plugins" / kind / name
@@ -101,6 +104,8 @@ class Appliance:
         # Retention purges and segment closing on schedule (issue 5).
         self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
         self.lifecycle.start(schedule=self.schedule_hotlists)
+        # Exporter workers run with the schedules; tests drive deliveries themselves.
+        self.sharing = await start_sharing(self, workers=self.schedule_hotlists)
         signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)
         await self._start_hardware()
         if signal is not None:
@@ -301,6 +306,8 @@ class Appliance:
             await self.hotlists.stop()
         if self.lifecycle is not None:
             await self.lifecycle.stop()
+        if self.sharing is not None:
+            await self.sharing.stop()  # before the store closes: attempts in flight finish
         if self.hardware is not None:
             await self.hardware.stop()  # after the cameras: a pending tamper event is recorded
         if self._signal_task is not None and self.alert_signal is not None:

@@ -234,6 +234,9 @@ class Exporter:
     """
 
     settings_model: ClassVar[type[ExporterSettings]]
+    #: the way out this exporter is, which the approval it rides on must cover: ``export``
+    #: (files), ``webhook``, ``evidence`` or ``partner_query``
+    channel: ClassVar[str] = "export"
 
     def __init__(self, settings: ExporterSettings, context: PluginContext) -> None:
         self.settings = settings

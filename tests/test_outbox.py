@@ -76,11 +76,13 @@ async def box(tmp_path: Path) -> AsyncIterator[Appliance]:
 
 
 def outbox_for(box: Appliance, approvals: Approvals) -> Outbox:
-    assert box.store is not None
-    settings = box.config.exporters[0]
-    exporter = RecordingExporter(settings, box.context("exporters", settings.name))
-    return Outbox(box.store, box.clock, approvals, {"oakland": (exporter, settings)},
-                  registry=box.metrics.registry, rng=random.Random(7))
+    """The box's own outbox (its workers are not running: the test drives deliveries), asking
+    ``approvals`` instead of the gate."""
+    assert box.sharing is not None
+    outbox = box.sharing.outbox
+    outbox.authority = approvals
+    outbox.rng = random.Random(7)
+    return outbox
 
 
 async def test_delivery_carries_only_what_the_scope_allows_and_is_audited(box: Appliance) -> None:
@@ -243,7 +245,7 @@ async def test_a_hanging_destination_never_blocks_reading_plates(box: Appliance)
     auth = approvals.approve("req-1")
     outbox = Outbox(box.store, box.clock, approvals,
                     {"oakland": (Hangs(settings, box.context("exporters", "oakland")), settings)})
-    await outbox.start()
+    await outbox.start()  # with its worker, as the running box has
     try:
         delivery_id = await outbox.enqueue(auth, "oakland", {"kind": "note"}, actor="rivera")
         for i in range(20):  # reads keep being stored while the worker waits on its timeout
@@ -325,7 +327,9 @@ async def test_an_exporter_cannot_reach_the_store_except_through_the_gate(box: A
     assert not names & {"store", "cipher", "appliance", "gate", "outbox", "db"}
     # The walk does find a store where there is one to find:
     assert any(isinstance(o, Store) for o in reachable(outbox))
-    found = reachable(exporter) + reachable(delivery)
+    assert box.sharing is not None
+    built, _ = box.sharing.outbox.exporters["oakland"]  # as the running box builds it
+    found = reachable(exporter) + reachable(delivery) + reachable(built)
     leaks = [type(o).__name__ for o in found if isinstance(o, FORBIDDEN)]
     assert leaks == [], f"an exporter can reach {leaks}"
     # Nor can it find the store among the objects that refer to what it holds.

@@ -295,9 +295,11 @@ class Outbox:
             if exporter is None or name == exporter:
                 event.set()
 
-    async def start(self) -> None:
+    async def start(self, *, workers: bool = True) -> None:
+        """Start one worker per exporter (without ``workers``, callers drive :meth:`deliver_due`
+        themselves, as tests do with a fake clock)."""
         await self._refresh_counts()
-        for name in self.exporters:
+        for name in self.exporters if workers else ():
             self._tasks.append(asyncio.create_task(self._worker(name), name=f"exporter-{name}"))
 
     async def stop(self) -> None:

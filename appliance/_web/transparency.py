@@ -62,7 +62,7 @@ async def policy_page(request: web.Request) -> web.Response:
 async def outbox_page(request: web.Request) -> web.Response:
     require_role(request, OUTBOX_ROLES, "see the exporter outbox")
     appliance = request.app[APPLIANCE]
-    outbox = getattr(appliance, "outbox", None)
+    outbox = appliance.sharing.outbox if appliance.sharing is not None else None
     zone = site_zone(appliance)
     rows = []
     for state in outbox.status() if outbox is not None else []:

@@ -11,7 +11,6 @@ from pathlib import Path
 from alprbox_exporter_file import plugin
 
 from appliance._sharing.authority import Authorization, DeliveryRefused
-from appliance._sharing.outbox import Outbox
 from appliance.base import Recipient
 from appliance.testing import FakeClock, make_appliance
 
@@ -42,9 +41,9 @@ async def test_csv_and_json_files_for_an_approved_delivery(tmp_path: Path) -> No
     async with make_appliance(tmp_path / "box", plugins=[plugin], config=config,
                               clock=FakeClock(T0)) as box:
         assert box.store is not None
-        exporters = {s.name: (plugin.FileExporter(s, box.context("exporters", s.name)), s)
-                     for s in box.config.exporters}
-        outbox = Outbox(box.store, box.clock, Approved(), exporters)
+        assert box.sharing is not None
+        outbox = box.sharing.outbox  # the box's own, built from the config; the test drives it
+        outbox.authority = Approved()
         csv_id = await outbox.enqueue(AUTH, "usb-csv", READS, actor="lee")
         json_id = await outbox.enqueue(AUTH, "usb-json", READS, actor="lee",
                                        files={"images/r1-crop.jpg": b"\xff\xd8"})
@@ -68,9 +67,9 @@ async def test_unwritable_medium_is_retried_not_lost(tmp_path: Path) -> None:
     async with make_appliance(tmp_path / "box", plugins=[plugin], config=config,
                               clock=FakeClock(T0)) as box:
         assert box.store is not None
-        s = box.config.exporters[0]
-        outbox = Outbox(box.store, box.clock, Approved(),
-                        {"usb": (plugin.FileExporter(s, box.context("exporters", "usb")), s)})
+        assert box.sharing is not None
+        outbox = box.sharing.outbox
+        outbox.authority = Approved()
         delivery_id = await outbox.enqueue(AUTH, "usb", READS, actor="lee")
         await outbox.deliver_due("usb")
         row = await outbox.records.get(delivery_id)

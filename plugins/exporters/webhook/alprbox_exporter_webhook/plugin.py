@@ -78,6 +78,7 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 class WebhookExporter(Exporter):
     settings_model = WebhookSettings
+    channel = "webhook"
     settings: WebhookSettings
 
     def __init__(self, settings: ExporterSettings, context: PluginContext) -> None:

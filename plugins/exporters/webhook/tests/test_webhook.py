@@ -86,14 +86,11 @@ async def run_outbox(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
                              "request_timeout": request_timeout, "max_attempts": 5}]}
     async with make_appliance(tmp_path / "box", plugins=[plugin], config=config,
                               clock=clock) as box:
-        assert box.store is not None
-        settings = box.config.exporters[0]
-        exporter = plugin.WebhookExporter(settings, box.context("exporters", "oakland"))
-        outbox = Outbox(box.store, clock, Standing(), {"oakland": (exporter, settings)})
-        try:
-            yield outbox, clock
-        finally:
-            await exporter.close()
+        assert box.sharing is not None
+        outbox = box.sharing.outbox  # the box's own, built from the config; the test drives it
+        assert isinstance(outbox.exporters["oakland"][0], plugin.WebhookExporter)
+        outbox.authority = Standing()
+        yield outbox, clock
 
 
 async def test_flapping_destination_gets_the_delivery_once_with_one_key(

@@ -1,0 +1,150 @@
+"""The box's ways out at run time: exporter instances, their outbox and the hit stream.
+
+:func:`start_sharing` is what the appliance calls after its store is open. Exporters are built
+from the site config with a :class:`~appliance.base.PluginContext` (logger, their own data dir,
+clock: no store, no keys, no host) and driven only by the outbox. An exporter configured with
+``stream: hits`` and a standing ``approval`` gets each hot-list hit queued under that approval,
+after the gate says the approval still covers it; the read pipeline never waits for any of it
+(the stream listens on the alert bus, which drops rather than blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from .._hotlist.alerts import Alert
+from .._storage.outbox import OutboxFull
+from ..base import Exporter
+from ..settings import ExporterSettings
+from .authority import DeliveryAuthority, DeliveryRefused
+from .outbox import Outbox
+from .payload import reads_payload
+
+if TYPE_CHECKING:
+    from .._appliance import Appliance
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SharingRuntime:
+    outbox: Outbox
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.outbox.stop()
+
+
+def build_exporters(appliance: Appliance) -> dict[str, tuple[Exporter, ExporterSettings]]:
+    """One instance per configured exporter; one that fails to build is logged and left out."""
+    built: dict[str, tuple[Exporter, ExporterSettings]] = {}
+    for settings in appliance.config.exporters:
+        cls = appliance.plugins.type_for("exporter", settings.type)
+        if cls is None:
+            continue
+        try:
+            # No hardware either: an exporter gets a logger, its own directory and the clock.
+            context = replace(appliance.context("exporters", settings.name), hardware=None)
+            built[settings.name] = (cls(settings, context), settings)
+        except Exception:
+            logger.exception("Exporter '%s' (%s) could not be created", settings.name,
+                             cls.__name__)
+    return built
+
+
+def default_authority(appliance: Appliance) -> DeliveryAuthority:
+    from .._policy.gate import gate_for
+    from .gate_adapter import GateAuthority
+
+    assert appliance.store is not None
+    return GateAuthority(gate_for(appliance.store, appliance.config.root, appliance.clock))
+
+
+async def start_sharing(
+    appliance: Appliance, authority: DeliveryAuthority | None = None, *, workers: bool = True
+) -> SharingRuntime:
+    assert appliance.store is not None
+    outbox = Outbox(
+        appliance.store,
+        appliance.clock,
+        authority or default_authority(appliance),
+        build_exporters(appliance),
+        registry=appliance.metrics.registry,
+    )
+    await outbox.start(workers=workers)
+    runtime = SharingRuntime(outbox)
+    streaming = [
+        (name, settings) for name, (_, settings) in outbox.exporters.items()
+        if settings.stream == "hits" and settings.approval
+    ]
+    if streaming:
+        alerts = appliance.alert_bus.subscribe()
+        runtime._tasks.append(asyncio.create_task(
+            _stream_hits(appliance, outbox, alerts, streaming), name="exporter-hit-stream"))
+    return runtime
+
+
+async def _stream_hits(
+    appliance: Appliance,
+    outbox: Outbox,
+    alerts: asyncio.Queue[Alert],
+    streaming: list[tuple[str, ExporterSettings]],
+) -> None:
+    store = appliance.store
+    assert store is not None
+    try:
+        while True:
+            alert = await alerts.get()
+            if alert.covert:
+                continue  # covert hits are for privileged eyes on this box only
+            for name, settings in streaming:
+                try:
+                    await queue_hit(outbox, name, settings, alert, store)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("Hit %s could not be queued for exporter '%s'", alert.id,
+                                     name)
+    finally:
+        appliance.alert_bus.unsubscribe(alerts)
+
+
+async def queue_hit(outbox: Outbox, name: str, settings: ExporterSettings, alert: Alert,
+                    store: object) -> str | None:
+    """Queue one hit for ``name`` under its standing approval; None when the gate refuses."""
+    from .._storage import Store
+
+    assert isinstance(store, Store) and settings.approval
+    exporter = outbox.exporters[name][0]
+    try:
+        authorization = await outbox.authority.authorize_delivery(
+            settings.approval, exporter=name, channel=exporter.channel, actor="system")
+    except DeliveryRefused as err:
+        outbox.metrics.refused.labels(name, "gate").inc()
+        logger.warning("Exporter '%s': hit not shared: %s", name, err.reason)
+        return None
+    if "hits" not in authorization.scope.streams:
+        outbox.metrics.refused.labels(name, "scope").inc()
+        logger.warning("Exporter '%s': approval %s does not cover streaming hits", name,
+                       settings.approval)
+        return None
+    read = alert.read or (await store.reads_by_id([alert.read_id])).get(alert.read_id)
+    if read is None:
+        return None
+    payload, files = await reads_payload(store, authorization, [read])
+    if not payload["reads"]:
+        return None  # outside the approval's plates or window
+    payload = {**payload, "kind": "hit", "alert_id": alert.id, "list": alert.list_name,
+               "match": alert.kind}
+    try:
+        return await outbox.enqueue(authorization, name, payload, files=files, actor="system",
+                                    key=f"hit:{alert.id}")
+    except OutboxFull:
+        logger.warning("Exporter '%s': outbox full, hit %s not queued", name, alert.id)
+        return None
