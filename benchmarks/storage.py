@@ -1,0 +1,350 @@
+"""The encrypted store at volume, on this machine.
+
+    python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
+                                 [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH] [--json]
+
+Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
+it on the box's real disk):
+
+1. sustained ingest: ``--ingest`` reads with a 20 KB plate crop (``--vehicle-kb`` adds a vehicle
+   image) through
+   ``Store.add_read`` (AES-256-GCM under day keys, images appended to segment files, every write
+   acknowledged after commit), from 64 concurrent producers; then the same rows into plain
+   SQLite (plate in clear, images inline, 256 rows per transaction): reads/s and the ratio;
+2. exact plate search over ``--reads`` stored reads spread over a year (``--reads 10000000`` for
+   the issue's target): ``Store.find_plate`` latency p50/p99 (HMAC index lookup + decryption);
+3. purging one day of ``--purge-reads`` reads (images, then reads, key destroyed) while reads keep
+   arriving at ``--rate`` per second: ingest latency p50/p99 idle vs during the purge.
+
+Nothing is asserted: the numbers are for the README. Replication is not running here (see the
+replication benchmark for lag); segment files are what litestream does not have to ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import sqlite3
+import statistics
+import string
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from appliance._crypto import FieldCipher  # noqa: E402
+from appliance._lifecycle.records import READ, read_ad, utc  # noqa: E402
+from appliance._lifecycle.retention import Purger  # noqa: E402
+from appliance._lifecycle.settings import RetentionSettings  # noqa: E402
+from appliance._storage import Store  # noqa: E402
+from appliance.models import PlateRead  # noqa: E402
+
+DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
+CROP = 20_000
+VEHICLE = 0  # --vehicle-kb: the vehicle image the console compares with a hot-list entry
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def filesystem(path: Path) -> str:
+    best, kind = "", "?"
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mount, fstype, *_ = line.split()
+            if str(path.resolve()).startswith(mount) and len(mount) > len(best):
+                best, kind = mount, fstype
+    except OSError:
+        pass
+    return kind
+
+
+def plate(rng: random.Random) -> str:
+    return f"{rng.randint(1, 9)}{''.join(rng.choices(string.ascii_uppercase, k=3))}" + "".join(
+        rng.choices(string.digits, k=3)
+    )
+
+
+def a_read(rng: random.Random, at: datetime, images: bytes) -> PlateRead:
+    text = plate(rng)
+    return PlateRead(
+        camera=f"cam{rng.randint(1, 4)}",
+        text=text,
+        confidence=0.9,
+        first_seen=at,
+        last_seen=at + timedelta(seconds=2),
+        box=(10, 20, 120, 40),
+        frames=5,
+        crop_jpeg=images[:CROP],
+        vehicle_jpeg=images[CROP : CROP + VEHICLE],
+    )
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def open_store(folder: Path) -> Store:
+    return await Store.open(folder / "alprbox.db", FieldCipher(os.urandom(32)))
+
+
+# -- 1. ingest -------------------------------------------------------------------------------
+
+
+async def ingest(folder: Path, count: int, rng: random.Random) -> dict[str, Any]:
+    images = os.urandom(CROP + VEHICLE)
+    reads = [a_read(rng, DAY0 + timedelta(seconds=i * 0.5), images) for i in range(count)]
+    store = await open_store(folder / "encrypted")
+    queue = iter(reads)
+
+    async def producer() -> None:
+        for read in queue:
+            await store.add_read(read)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(producer() for _ in range(64)))
+    encrypted_s = time.perf_counter() - start
+    await store.close()
+
+    plain_db = folder / "plain.db"
+    conn = sqlite3.connect(plain_db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(
+        "CREATE TABLE reads (id TEXT PRIMARY KEY, camera TEXT, seen_at TEXT, day TEXT,"
+        " plate TEXT, payload TEXT)"
+    )
+    conn.execute("CREATE INDEX reads_plate ON reads (plate)")
+    conn.execute("CREATE INDEX reads_seen ON reads (seen_at)")
+    conn.execute("CREATE TABLE crops (read_id TEXT PRIMARY KEY, data BLOB, vehicle BLOB)")
+    start = time.perf_counter()
+    for first in range(0, count, 256):
+        conn.execute("BEGIN")
+        for read in reads[first : first + 256]:
+            seen = utc(read.first_seen)
+            body = json.dumps({"text": read.text, "confidence": read.confidence,
+                               "box": list(read.box), "frames": read.frames})
+            conn.execute("INSERT INTO reads VALUES (?, ?, ?, ?, ?, ?)",
+                         (read.id, read.camera, seen, seen[:10], read.text, body))
+            conn.execute("INSERT INTO crops VALUES (?, ?, ?)",
+                         (read.id, read.crop_jpeg, read.vehicle_jpeg))
+        conn.execute("COMMIT")
+    plain_s = time.perf_counter() - start
+    conn.close()
+    db_bytes = sum(p.stat().st_size for p in (folder / "encrypted").glob("alprbox.db*"))
+    seg_bytes = sum(p.stat().st_size for p in (folder / "encrypted" / "segments").iterdir())
+    return {
+        "reads": count,
+        "image_bytes_per_read": CROP + VEHICLE,
+        "encrypted_reads_per_s": round(count / encrypted_s),
+        "plain_sqlite_reads_per_s": round(count / plain_s),
+        "overhead_ratio": round((count / plain_s) / (count / encrypted_s), 2),
+        "encrypted_db_mb": round(db_bytes / 1e6, 1),
+        "segment_files_mb": round(seg_bytes / 1e6, 1),
+    }
+
+
+# -- 2. exact search ---------------------------------------------------------------------------
+
+
+async def bulk_fill(store: Store, count: int, rng: random.Random, days: int) -> list[str]:
+    """Stored reads without images, spread over ``days`` days (fast path for big N)."""
+    cipher = store.cipher
+    probes: list[str] = []
+    per_batch = 5000
+    for first in range(0, count, per_batch):
+        rows = []
+        for i in range(first, min(count, first + per_batch)):
+            at = DAY0 + timedelta(seconds=(i * days * 86400) // count)
+            text = plate(rng)
+            seen = utc(at)
+            read_id = f"{i:012x}"
+            body = json.dumps({"text": text, "confidence": 0.9, "candidates": [[text, 0.9]],
+                               "box": [1, 2, 3, 4], "frames": 3, "last_seen": seen,
+                               "state": "CA", "state_confidence": 0.8}).encode()
+            payload = cipher.encrypt_for(READ, seen[:10], body, read_ad(read_id, "cam1", seen))
+            rows.append((read_id, "cam1", seen, seen[:10], cipher.plate_index(text), payload,
+                         READ, cipher.key_id_of(payload)))
+            if rng.random() < 0.001 and len(probes) < 5000:
+                probes.append(text)
+
+        def op(c: sqlite3.Connection, rows: list[tuple[Any, ...]] = rows) -> None:
+            c.executemany(
+                "INSERT INTO reads (id, camera, seen_at, day, plate_index, payload, class,"
+                " key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        await store.write(op)
+    return probes
+
+
+async def search(folder: Path, count: int, rng: random.Random) -> dict[str, Any]:
+    store = await open_store(folder / "search")
+    start = time.perf_counter()
+    probes = await bulk_fill(store, count, rng, 365)
+    fill_s = time.perf_counter() - start
+    latencies = []
+    hits = 0
+    for text in probes[:2000] or [plate(rng)]:
+        t = time.perf_counter()
+        found = await store.find_plate(text)
+        latencies.append((time.perf_counter() - t) * 1000)
+        hits += len(found)
+    misses = []
+    for _ in range(500):
+        t = time.perf_counter()
+        await store.find_plate(plate(rng))
+        misses.append((time.perf_counter() - t) * 1000)
+    db_bytes = sum(p.stat().st_size for p in (folder / "search").glob("alprbox.db*"))
+    await store.close()
+    return {
+        "stored_reads": count,
+        "fill_s": round(fill_s, 1),
+        "db_mb": round(db_bytes / 1e6, 1),
+        "queries": len(latencies),
+        "rows_returned": hits,
+        "hit_p50_ms": round(statistics.median(latencies), 3),
+        "hit_p99_ms": round(pct(latencies, 0.99), 3),
+        "miss_p50_ms": round(statistics.median(misses), 3),
+        "miss_p99_ms": round(pct(misses, 0.99), 3),
+    }
+
+
+# -- 3. purge while ingesting ----------------------------------------------------------------
+
+
+async def paced_ingest(
+    store: Store, rate: float, seconds: float, at: datetime, rng: random.Random, images: bytes
+) -> list[float]:
+    latencies: list[float] = []
+    pending: set[asyncio.Task[None]] = set()
+    interval = 1.0 / rate
+    start = time.perf_counter()
+    n = 0
+
+    async def one(read: PlateRead) -> None:
+        t = time.perf_counter()
+        await store.add_read(read)
+        latencies.append((time.perf_counter() - t) * 1000)
+
+    while time.perf_counter() - start < seconds:
+        read = a_read(rng, at + timedelta(microseconds=n), images)
+        task = asyncio.create_task(one(read))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        n += 1
+        next_at = start + n * interval
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    await asyncio.gather(*pending)
+    return latencies
+
+
+async def purge_while_ingesting(
+    folder: Path, count: int, rate: float, rng: random.Random
+) -> dict[str, Any]:
+    store = await open_store(folder / "purge")
+    images = os.urandom(CROP + VEHICLE)
+    day = DAY0
+    # The day to purge: reads with small images (bulk, like a busy site's day).
+    small = os.urandom(2000)
+    stored = [a_read(rng, day + timedelta(seconds=i * 86400 / count), small) for i in range(count)]
+    fill_start = time.perf_counter()
+    for first in range(0, count, 2000):
+        await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
+    fill_s = time.perf_counter() - fill_start
+    today = day + timedelta(days=40)
+    idle_s = 10.0
+    idle = await paced_ingest(store, rate, idle_s, today, rng, images)
+
+    purger = Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
+    during: list[float] = []
+    purge_start = time.perf_counter()
+
+    async def purge() -> float:
+        await purger.purge("image", day.date().isoformat(), today, "benchmark")
+        await purger.purge("read", day.date().isoformat(), today, "benchmark")
+        return time.perf_counter() - purge_start
+
+    purge_task = asyncio.create_task(purge())
+    while not purge_task.done():
+        during += await paced_ingest(store, rate, 1.0, today, rng, images)
+    purge_s = purge_task.result()
+    remaining = await store.count_reads()
+    await store.close()
+    return {
+        "day_reads": count,
+        "fill_s": round(fill_s, 1),
+        "ingest_rate_per_s": rate,
+        "purge_s": round(purge_s, 1),
+        "purged_reads_per_s": round(count / purge_s),
+        "idle_p50_ms": round(statistics.median(idle), 2),
+        "idle_p99_ms": round(pct(idle, 0.99), 2),
+        "during_purge_p50_ms": round(statistics.median(during), 2),
+        "during_purge_p99_ms": round(pct(during, 0.99), 2),
+        "p99_ratio": round(pct(during, 0.99) / pct(idle, 0.99), 2),
+        "reads_left": remaining,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ingest", type=int, default=20_000)
+    parser.add_argument("--reads", type=int, default=200_000)
+    parser.add_argument("--purge-reads", type=int, default=50_000)
+    parser.add_argument("--rate", type=float, default=400.0, help="ingest rate during purge")
+    parser.add_argument("--crop-kb", type=int, default=20, help="plate crop size (20 KB)")
+    parser.add_argument("--vehicle-kb", type=int, default=0, help="vehicle image size (0)")
+    parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    global CROP, VEHICLE
+    CROP, VEHICLE = args.crop_kb * 1000, args.vehicle_kb * 1000
+    folder = Path(tempfile.mkdtemp(prefix="alprbox-storage-", dir=args.dir))
+    rng = random.Random(7)
+    result: dict[str, Any] = {
+        "machine": {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "load_1m": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "filesystem": filesystem(folder),
+        }
+    }
+    try:
+        result["ingest"] = asyncio.run(ingest(folder, args.ingest, rng))
+        if not args.json:
+            print(json.dumps({"machine": result["machine"], "ingest": result["ingest"]}, indent=1))
+        result["search"] = asyncio.run(search(folder, args.reads, rng))
+        if not args.json:
+            print(json.dumps({"search": result["search"]}, indent=1))
+        result["purge"] = asyncio.run(
+            purge_while_ingesting(folder, args.purge_reads, args.rate, rng)
+        )
+        print(json.dumps(result if args.json else {"purge": result["purge"]}, indent=1))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
