@@ -137,7 +137,7 @@ class LitestreamProcess:
     _stopping: bool = False
     _failing: bool = False
     _started_at: float = 0.0
-    _metrics_url: str = ""
+    metrics_url: str = ""
     _socket: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -245,7 +245,7 @@ class LitestreamProcess:
     async def _spawn(self) -> None:
         config = self.run_dir / f"{self.job.name}.yml"
         port = free_port()
-        self._metrics_url = f"http://127.0.0.1:{port}/metrics"
+        self.metrics_url = f"http://127.0.0.1:{port}/metrics"
         self._socket.unlink(missing_ok=True)
         write_private(config, render(self.job, metrics_addr=f"127.0.0.1:{port}",
                                      socket_path=self._socket))
@@ -298,7 +298,7 @@ class LitestreamProcess:
 
     async def _scrape(self, http: aiohttp.ClientSession) -> None:
         try:
-            async with http.get(self._metrics_url) as response:
+            async with http.get(self.metrics_url) as response:
                 text = await response.text()
             self._read_metrics(text)
         except (aiohttp.ClientError, TimeoutError, ValueError) as err:
