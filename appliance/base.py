@@ -223,6 +223,19 @@ class Delivery:
     attempt: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class PartnerQuery:
+    """A partner agency's own list of plates, to be answered hit or no-hit (regional sharing).
+
+    ``id`` is the partner's name for this list version (echoed in the answer); ``plates`` are as
+    the partner lists them. The host answers only for these plates and never sends a read that
+    is not a hit on them.
+    """
+
+    id: str
+    plates: tuple[str, ...]
+
+
 class Exporter:
     """A destination for data that passed the policy gate.
 
@@ -247,6 +260,12 @@ class Exporter:
         answer sends the same id again); raise to have the host retry later
         (:class:`~appliance.errors.DeviceUnavailable` for an unreachable destination)."""
         raise NotImplementedError
+
+    async def fetch_query(self) -> PartnerQuery | None:
+        """For ``partner_query`` exporters: fetch the partner's current list of plates (or
+        None when it has none). The host matches it, asks the gate and queues the hit/no-hit
+        answer as a delivery. Other exporters leave this alone."""
+        return None
 
     async def close(self) -> None:
         """Release connections."""

@@ -367,6 +367,10 @@ def _data_elements(payload: Mapping[str, Any]) -> dict[str, Any]:
         out["read_ids"] = [r.get("read_id") for r in reads if r.get("read_id")]
         out["plates"] = sorted({r["plate"] for r in reads if r.get("plate")})
         out["fields"] = fields
+    answers = payload.get("answers") or ()
+    if answers:  # a partner's hit/no-hit query: the plates it asked about, and which hit
+        out["plates"] = [a.get("plate") for a in answers]
+        out["hit_plates"] = [a.get("plate") for a in answers if a.get("hit")]
     for key in ("plates_answered", "hits"):
         if key in payload:
             value = payload[key]

@@ -20,7 +20,9 @@ from .._storage.outbox import OutboxFull
 from ..base import Exporter
 from ..settings import ExporterSettings
 from .authority import DeliveryAuthority, DeliveryRefused
-from .outbox import Outbox
+from .outbox import Outbox, backoff_delay
+from .partner import CHANNEL as PARTNER_CHANNEL
+from .partner import run_partner_query
 from .payload import reads_payload
 
 if TYPE_CHECKING:
@@ -83,11 +85,37 @@ async def start_sharing(
         (name, settings) for name, (_, settings) in outbox.exporters.items()
         if settings.stream == "hits" and settings.approval
     ]
+    if workers:
+        for name, (exporter, settings) in outbox.exporters.items():
+            if exporter.channel == PARTNER_CHANNEL and settings.approval:
+                runtime._tasks.append(asyncio.create_task(
+                    _partner_loop(appliance, outbox, name, settings),
+                    name=f"exporter-{name}-queries"))
     if streaming:
         alerts = appliance.alert_bus.subscribe()
         runtime._tasks.append(asyncio.create_task(
             _stream_hits(appliance, outbox, alerts, streaming), name="exporter-hit-stream"))
     return runtime
+
+
+async def _partner_loop(appliance: Appliance, outbox: Outbox, name: str,
+                        settings: ExporterSettings) -> None:
+    """Answer the partner's list every ``query_minutes`` (its settings; default 15)."""
+    every = float(getattr(settings, "query_minutes", 15)) * 60
+    failures = 0
+    while True:
+        try:
+            await run_partner_query(outbox, name, appliance.clock.now())
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            failures += 1
+            if failures == 1:
+                logger.warning("Partner exporter '%s': cannot fetch the partner's list: %s",
+                               name, err)
+        delay = every if not failures else min(every, backoff_delay(failures, outbox.rng))
+        await asyncio.sleep(delay)
 
 
 async def _stream_hits(

@@ -1,0 +1,1 @@
+"""alprbox regional partner share exporter."""
