@@ -41,6 +41,7 @@ DUMMY = {
     "bolo_id": "b" * 12,
     "username": "operator",
     "sha256": "c" * 64,
+    "share_id": "d" * 12,
     "key_id": "d" * 12,
 }
 #: what answers 200 without a session: nothing else may

@@ -146,5 +146,15 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     from . import replication
 
     r.add_get("/replication", replication.replication_page)
+    # Sharing requests and standing approvals (issue 7 part A, the policy gate).
+    from . import sharing
+
+    share_path = "/sharing/{share_id:[0-9a-f]{12}}"
+    r.add_get("/sharing", sharing.sharing_page)
+    r.add_post("/sharing", sharing.sharing_file)
+    r.add_post("/sharing/standing", sharing.sharing_standing)
+    r.add_get(share_path, sharing.sharing_request_page)
+    r.add_post(share_path + "/decision", sharing.sharing_decide)
+    r.add_post(share_path + "/revoke", sharing.sharing_revoke)
     r.add_static("/static/", STATIC_DIR)
     return app
