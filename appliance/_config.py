@@ -54,7 +54,8 @@ class ConsoleSettings(_Strict):
             "This system is for authorized law enforcement use only. Use is logged and audited; "
             "unauthorized access or use for immigration enforcement is prohibited by law."
         ),
-        description="Text shown on the login page (CJIS login banner).",
+        pattern=r"\S",  # never blank: sign-in needs it acknowledged (CJIS 5.5.4)
+        description="Text shown on the login page (CJIS login banner); acknowledged at sign-in.",
     )
     training_max_days: int = Field(
         default=365,

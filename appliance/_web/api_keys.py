@@ -33,7 +33,6 @@ from .search import SEARCH_ROLES
 
 logger = logging.getLogger(__name__)
 
-_PRINCIPAL = "alprbox.api_key"
 API_MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
 _QUERY_FIELDS = ("purpose", "case_number", "reason", "plate", "camera", "start", "end")
@@ -49,6 +48,9 @@ class ApiPrincipal:
         return {"via": "api", "api_key": self.key.key_id, "api_key_name": self.key.name}
 
 
+_PRINCIPAL = web.RequestKey("alprbox_api_key", ApiPrincipal)
+
+
 def _store(request: web.Request) -> Store:
     store = request.app[APPLIANCE].store
     if store is None:
@@ -58,8 +60,7 @@ def _store(request: web.Request) -> Store:
 
 def principal(request: web.Request) -> ApiPrincipal | None:
     """The key this request was authenticated with, if any."""
-    found = request.get(_PRINCIPAL)
-    return found if isinstance(found, ApiPrincipal) else None
+    return request.get(_PRINCIPAL)
 
 
 def _unauthorized(text: str) -> web.HTTPUnauthorized:
