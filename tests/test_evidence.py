@@ -195,3 +195,54 @@ async def test_zip_package_and_the_cli(box: Appliance, tmp_path: Path) -> None:
                                   capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1
     assert "tampered file: records/" in bad.stdout
+
+
+# -- through the policy gate, from the command line -------------------------------------------
+
+DA = {"name": "Alameda County District Attorney", "ori": "CA0010200",
+      "kind": "district attorney", "approved_by": "Chief of Police",
+      "approved_on": "2026-01-02", "expires": "2026-12-31"}
+
+
+async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "appliance", *args], capture_output=True,
+        text=True, timeout=120)
+
+
+async def test_export_goes_through_the_gate_and_is_audited(tmp_path: Path) -> None:
+    import yaml
+
+    data = tmp_path / "box"
+    sharing = {"enabled": True, "agencies": [DA]}
+    r = read("7ABC123")
+    async with make_appliance(data, config={"sharing": sharing}, clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        await box.store.add_read(r)
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "sharing": sharing, "keys": {"master_key_file": str(tmp_path / "box.key")}}))
+    common = ["--config", str(site), "--data-dir", str(data), "--case-number", "26-001234",
+              "--reads", r.id, "--purpose", "stolen vehicle"]
+
+    refused = await cli("evidence", "export", *common, "--agency", "ICE ERO San Francisco",
+                        "--out", str(tmp_path / "ice"))
+    assert refused.returncode == 1 and "policy gate refused" in refused.stderr
+    assert not (tmp_path / "ice").exists()
+
+    done = await cli("evidence", "export", *common, "--agency", DA["name"], "--ori", DA["ori"],
+                     "--out", str(tmp_path / "case.zip"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["path"].endswith("case.zip")
+    verified = await cli("evidence", "verify", str(tmp_path / "case.zip"))
+    assert verified.returncode == 0 and "evidence package OK" in verified.stdout
+
+    async with make_appliance(data, config={"sharing": sharing}, clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        decisions = await box.store.events(10, kind="share.decision")
+        assert [d["detail"]["allowed"] for d in decisions] == [True, False]
+        assert any("denylist" in m for m in decisions[1]["detail"]["matched"])
+        [exported] = await box.store.events(5, kind="evidence.exported")
+        detail = exported["detail"]
+        assert detail["recipient_agency"] == DA["name"] and detail["purpose"] == "stolen vehicle"
+        assert detail["data"]["plates"] == ["7ABC123"] and detail["case_number"] == "26-001234"

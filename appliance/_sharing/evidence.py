@@ -309,3 +309,50 @@ def zip_bytes(files: Mapping[str, bytes]) -> bytes:
         for path, data in sorted(files.items()):
             archive.writestr(path, data)
     return buffer.getvalue()
+
+
+async def queue_evidence(
+    outbox: Any,
+    exporter: str,
+    approval_id: str,
+    *,
+    read_ids: list[str],
+    actor: str,
+    organization: str,
+    site: str,
+) -> str:
+    """Queue a signed evidence package for an ``evidence`` exporter (e.g. a media writer)
+    under an approval covering the ``evidence`` channel; returns the delivery id.
+
+    The gate is asked first (:class:`~.authority.DeliveryRefused` when it says no); the package
+    holds only the reads the approval's scope allows, and is signed by the host, never by the
+    plugin, which receives finished files.
+    """
+    from .._appliance import DB_NAME
+    from .._storage.audit import load_signing_key, signing_key_path
+
+    authorization = await outbox.authority.authorize_delivery(
+        approval_id, exporter=exporter, channel="evidence", actor=actor)
+    store = outbox.store
+    reads = await store.reads_by_id(read_ids)
+    allowed = [i for i in read_ids
+               if i in reads and authorization.scope.allows_read(i, reads[i].first_seen,
+                                                                  reads[i].text)]
+    if len(allowed) != len(dict.fromkeys(read_ids)):
+        raise EvidenceError("some reads are outside what the approval covers or not stored")
+    key = load_signing_key(signing_key_path(store.path.parent / DB_NAME), create=True)
+    assert key is not None
+    files = await build_package(
+        store, key, read_ids=allowed, case_number=authorization.case_number,
+        purpose=authorization.purpose, exported_by=actor, organization=organization,
+        approval={"approval_id": approval_id,
+                  "recipient": authorization.recipient.agency,
+                  "ori": authorization.recipient.ori},
+        site=site, now=outbox.clock.now(),
+    )
+    payload = {"kind": "evidence", "case_number": authorization.case_number,
+               "reads": [{"read_id": i, "plate": reads[i].text} for i in allowed],
+               "manifest_sha256": hashlib.sha256(files[MANIFEST]).hexdigest()}
+    delivery_id: str = await outbox.enqueue(authorization, exporter, payload, files=files,
+                                            actor=actor)
+    return delivery_id

@@ -1,0 +1,1 @@
+"""alprbox evidence package exporter."""
