@@ -110,3 +110,47 @@ async def test_five_wrong_codes_lock_the_account(console: tuple[str, Appliance],
     await page.wait_for_selector("#login-message")
     assert "locked" in (await page.text_content("#login-message") or "")
     assert page.url == f"{base}/login"
+
+
+async def test_banner_must_be_ticked_then_password_changed_on_the_account_page(
+    console: tuple[str, Appliance], page: Any
+) -> None:
+    base, appliance = console
+    assert appliance.first_admin is not None and appliance.store is not None
+    secret = await enrol_mfa(appliance, "admin")
+    await page.goto(f"{base}/login")
+    assert "authorized law enforcement use only" in (await page.text_content("#banner") or "")
+    await page.fill("#username", "admin")
+    await page.fill("#password", appliance.first_admin.password)
+    await page.click("button[type=submit]")  # not ticked: the browser keeps the form
+    assert page.url == f"{base}/login"
+    assert await page.evaluate("document.querySelector('#acknowledge').validity.valueMissing")
+    assert await appliance.store.events(10, kind="login.banner_acknowledged") == []
+    await page.check("#acknowledge")
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/mfa")
+    await page.fill("#code", await fresh_code(appliance, "admin", secret))
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/")
+    [ack] = await appliance.store.events(10, kind="login.banner_acknowledged")
+    assert ack["actor"] == "admin" and len(ack["detail"]["banner_sha256"]) == 64
+
+    await page.click("#account-link")
+    await page.wait_for_url(f"{base}/account")
+    new_password = "a fresh <passphrase> & more"
+    await page.fill("#current_password", appliance.first_admin.password)
+    await page.fill("#new_password", new_password)
+    await page.fill("#confirm_password", new_password)
+    await page.click("#account-password button[type=submit]")
+    await page.wait_for_selector("p.notice")
+    assert "Your password was changed" in (await page.text_content("p.notice") or "")
+    assert await page.locator("#sign-ins tbody tr").count() == 1
+
+    await page.click("form.logout button")
+    await page.wait_for_url(f"{base}/login")
+    await password(page, base, "admin", new_password)
+    await page.wait_for_url(f"{base}/mfa")
+    await page.fill("#code", await fresh_code(appliance, "admin", secret))
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/")
+    assert await page.text_content("#current-user") == "admin"
