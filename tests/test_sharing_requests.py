@@ -276,3 +276,27 @@ async def test_the_standing_approval_lapses_after_its_last_day(
     assert (await service.gate.authorize_delivery(record.id, "export")).allowed
     clock.advance(86400)
     assert not (await service.gate.authorize_delivery(record.id, "export")).allowed
+
+
+async def test_a_check_under_an_approval_must_be_covered_by_it(
+    store: Store, clock: FakeClock, people: People
+) -> None:
+    service = service_for(store, clock)
+    record, _ = await service.file(LEGIT, ("evidence",), people.users["op"])
+    gate = service.gate
+    evidence = replace(LEGIT, channel="evidence")
+    pending = await gate.check(evidence, "op", approval_id=record.id)
+    assert not pending.allowed and f"approval:{record.id}:pending" in pending.matched
+    await service.decide(record.id, "approve", people.users["sup"], people.code("sup"))
+    covered = await gate.check(evidence, "op", approval_id=record.id)
+    assert covered.allowed and covered.approval_id == record.id
+    berkeley = replace(evidence, agency="Berkeley Police Department", ori="CA0010300",
+                       email=None)
+    assert (await gate.check(berkeley, "op")).allowed  # fine on its own...
+    other = await gate.check(berkeley, "op", approval_id=record.id)
+    assert not other.allowed  # ...but not under Oakland's approval
+    assert f"approval:{record.id}:agency-not-approved" in other.matched
+    export = await gate.check(LEGIT, "op", approval_id=record.id)
+    assert not export.allowed and f"approval:{record.id}:channel:export" in export.matched
+    missing = await gate.check(evidence, "op", approval_id="0123456789ab")
+    assert not missing.allowed and "approval:0123456789ab:missing" in missing.matched

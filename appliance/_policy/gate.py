@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit
 
-from .._storage.sharing import SharingRecords
+from .._storage.sharing import SharingRecords, SharingRow
 from . import denylist
 from .agencies import AgencyRegistry, ori_problems, owns_domain
 from .chain import ChainVerifier
@@ -383,8 +383,57 @@ class PolicyGate:
     ) -> Decision:
         """Decide ``request`` for ``actor`` (a username, ``system`` or a plugin name) and audit
         it as a ``share.decision`` event; ``via`` says where it came from (console, cli, an
-        exporter's name)."""
-        return await self._decide(request, actor, via=via, approval_id=approval_id)
+        exporter's name).
+
+        With ``approval_id`` the request must also be covered by that approved sharing request
+        or standing approval: approved, unexpired, covering ``request.channel``, and made for
+        the agency this request names (its requester or one of its recipients).
+        """
+        reasons: list[str] = []
+        matched: list[str] = []
+        if approval_id is not None:
+            row, reasons, matched = await self._approval(approval_id, request.channel)
+            if row is not None:
+                approved = self._approved_oris(
+                    share_request_from_dict(row.payload["request"]), requester=True
+                )
+                asking = self._resolve(Recipient(name=request.agency, ori=request.ori))
+                if asking is None or asking.ori not in approved:
+                    reasons.append(
+                        f"{request.agency!r} is not the agency {row.kind} {approval_id} was "
+                        "approved for"
+                    )
+                    matched.append(f"approval:{approval_id}:agency-not-approved")
+        return await self._decide(
+            request, actor, via=via, approval_id=approval_id, reasons=reasons, matched=matched
+        )
+
+    async def _approval(
+        self, approval_id: str, channel: str
+    ) -> tuple[SharingRow | None, list[str], list[str]]:
+        """The approval on file and why it does not cover ``channel`` now (empty: it does)."""
+        row = await self.records.get(approval_id)
+        if row is None:
+            return None, [f"no sharing request or standing approval {approval_id!r}"], [
+                f"approval:{approval_id}:missing"
+            ]
+        reasons: list[str] = []
+        matched: list[str] = []
+        now = self.clock.now()
+        if row.status != "approved":
+            reasons.append(f"{row.kind} {approval_id} is {row.status}, not approved")
+            matched.append(f"approval:{approval_id}:{row.status}")
+        elif row.expires_at is not None and row.expires_at <= now:
+            reasons.append(f"{row.kind} {approval_id} expired on {row.expires_at.isoformat()}")
+            matched.append(f"approval:{approval_id}:expired")
+        channels = tuple(row.payload.get("channels") or ())
+        if channel not in channels:
+            reasons.append(
+                f"{row.kind} {approval_id} does not cover channel {channel!r} "
+                f"(approved: {', '.join(channels) or 'none'})"
+            )
+            matched.append(f"approval:{approval_id}:channel:{channel}")
+        return row, reasons, matched
 
     async def _decide(
         self,
@@ -496,33 +545,17 @@ class PolicyGate:
         once. ``recipient``, when given, must be an agency the approval names (the requester
         when it names no recipients). Audited like :meth:`check`.
         """
-        row = await self.records.get(approval_id)
+        row, reasons, matched = await self._approval(approval_id, channel)
         if row is None:
             decision = Decision(
                 allowed=False,
-                reasons=[f"no sharing request or standing approval {approval_id!r}"],
-                matched=[f"approval:{approval_id}:missing"],
+                reasons=reasons,
+                matched=matched,
                 policy_version=self.policy_version,
                 channel=channel,
                 approval_id=approval_id,
             )
             return await self._audit(decision, {"approval_id": approval_id}, actor, "delivery")
-        reasons: list[str] = []
-        matched: list[str] = []
-        now = self.clock.now()
-        if row.status != "approved":
-            reasons.append(f"{row.kind} {approval_id} is {row.status}, not approved")
-            matched.append(f"approval:{approval_id}:{row.status}")
-        elif row.expires_at is not None and row.expires_at <= now:
-            reasons.append(f"{row.kind} {approval_id} expired on {row.expires_at.isoformat()}")
-            matched.append(f"approval:{approval_id}:expired")
-        channels = tuple(row.payload.get("channels") or ())
-        if channel not in channels:
-            reasons.append(
-                f"{row.kind} {approval_id} does not cover channel {channel!r} "
-                f"(approved: {', '.join(channels) or 'none'})"
-            )
-            matched.append(f"approval:{approval_id}:channel:{channel}")
         stored = share_request_from_dict({**row.payload["request"], "channel": channel})
         request = stored
         if recipient is not None:
@@ -548,8 +581,13 @@ class PolicyGate:
         address = recipient.email or recipient.url
         return self.registry.by_domain(address) if address else None
 
-    def _approved_oris(self, request: ShareRequest) -> set[str]:
-        parties = request.recipients or (Recipient(name=request.agency, ori=request.ori),)
+    def _approved_oris(self, request: ShareRequest, *, requester: bool = False) -> set[str]:
+        """ORIs of whom an approval lets receive data: its recipients (or, naming none, its
+        requester); with ``requester``, the requester too."""
+        me = Recipient(name=request.agency, ori=request.ori)
+        parties = request.recipients or (me,)
+        if requester:
+            parties = (*parties, me)
         found = (self._resolve(p) for p in parties)
         return {a.ori for a in found if a is not None}
 

@@ -195,8 +195,9 @@ class SharingService:
         expires: datetime | None = None
         gate_decision: Decision | None = None
         if decision == "approve":
+            # The request is still pending here, so it is checked on its own (not as approved).
             gate_decision = await self.gate.check(
-                record.request, user.username, via="review", approval_id=record.id
+                record.request, user.username, via=f"review of {record.id}"
             )
             if not gate_decision.allowed:
                 raise SharingError(
