@@ -222,6 +222,18 @@ class Delivery:
     files: Mapping[str, bytes] = field(default_factory=dict)
     attempt: int = 1
 
+    def payload_dict(self) -> dict[str, Any]:
+        """A plain, mutable deep copy of ``payload`` (dicts and lists), e.g. for ``json.dumps``."""
+        return _plain(self.payload)  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return value
+
 
 @dataclass(frozen=True, slots=True)
 class PartnerQuery:

@@ -108,6 +108,9 @@ async def test_delivery_carries_only_what_the_scope_allows_and_is_audited(box: A
     with pytest.raises(TypeError):
         got.payload["reads"][0]["plate"] = "X"  # type: ignore[index]
     assert isinstance(got.payload, MappingProxyType)
+    plain = got.payload_dict()  # a plugin's own copy, for json.dumps
+    plain["reads"][0]["plate"] = "changed"
+    assert got.payload["reads"][0]["plate"] == "7ABC123"
 
     [event] = await box.store.events(5, kind="export.delivered")
     detail = event["detail"]
