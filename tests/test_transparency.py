@@ -150,3 +150,55 @@ async def test_drift_check_flags_lapsed_partners_and_untrained_users(box: Applia
     training = [f.problem for f in found if f.rule == "training"]
     assert any("untrained" in p for p in training)
     assert not any("user trained " in p for p in training)
+
+
+async def test_policy_check_cli_exits_non_zero_on_drift(tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from appliance.testing import make_appliance
+
+    data = tmp_path / "box"
+    sharing = {"enabled": True, "agencies": []}  # sharing on, nobody approved
+    async with make_appliance(data, config={"sharing": sharing}, clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        await box.store.create_user("noncompliant", "x", "operator", "Test City")
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "sharing": sharing, "keys": {"master_key_file": str(tmp_path / "box.key")},
+        "exporters": []}))
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "appliance", "policy", "check", "--config",
+                         str(site), "--data-dir", str(data), "--json"],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    rules = {f["rule"] for f in findings}
+    assert {"sharing", "training"} <= rules
+    assert any("noncompliant" in f["problem"] for f in findings)
+
+
+async def test_policy_check_cli_passes_a_compliant_box(tmp_path: Path) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    import yaml
+
+    from appliance.testing import make_appliance
+
+    data = tmp_path / "box"
+    async with make_appliance(data, clock=FakeClock(T0)):
+        pass
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"keys": {"master_key_file": str(tmp_path / "box.key")}}))
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "appliance", "policy", "check", "--config",
+                         str(site), "--data-dir", str(data)],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no drift" in result.stdout

@@ -64,6 +64,7 @@ def config_findings(config: SiteConfig, today: date) -> list[Finding]:
 async def store_findings(config: SiteConfig, store: Store, now: datetime) -> list[Finding]:
     """Drift between the posted policy and what the store holds."""
     from .._storage.audit import verify_audit
+    from ..base import SystemClock
 
     found: list[Finding] = []
     retention = getattr(config.root, "retention", None)
@@ -80,6 +81,21 @@ async def store_findings(config: SiteConfig, store: Store, now: datetime) -> lis
             found.append(Finding("retention", f"{old} non-hit read(s) older than the posted "
                                  f"{read_days} days are still stored (held, or the purge is "
                                  "not running)"))
+    # Exporters riding on approvals that are not (or no longer) in force.
+    from .._policy.gate import gate_for
+
+    records = gate_for(store, config.root, SystemClock()).records
+    for exporter in config.exporters:
+        if not exporter.approval:
+            continue
+        row = await records.get(exporter.approval)
+        if row is None:
+            found.append(Finding("partner approval", f"exporter '{exporter.name}' names "
+                                 f"approval {exporter.approval}, which is not on file"))
+        elif row.status != "approved" or (row.expires_at is not None and row.expires_at <= now):
+            state = row.status if row.status != "approved" else "expired"
+            found.append(Finding("partner approval", f"exporter '{exporter.name}' rides on "
+                                 f"approval {exporter.approval}, which is {state}"))
     users = await store.identity.users()
     max_days = config.root.console.training_max_days
     for user in users:
