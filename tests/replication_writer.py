@@ -1,11 +1,12 @@
 """A box that stores plate reads as fast as it can, for the replication tests' kill -9 drills.
 
-    python tests/replication_writer.py DATA_DIR SITE_YAML COUNT
+    python tests/replication_writer.py DATA_DIR SITE_YAML COUNT [close]
 
 Runs a real appliance (the test kit's fake recognizer, no cameras) with the site's replication
 settings, stores reads with crops, and prints each read's id on stdout once its commit is
 acknowledged. COUNT 0 writes until killed; otherwise it writes COUNT reads and stops the box
-gracefully (the store closes, then litestream pushes its last changes and exits).
+gracefully (the store closes, then litestream pushes its last changes and exits). With
+``close``, the day's image segments are closed first (as at midnight) and shipped to the target.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def a_read(n: int) -> PlateRead:
     )
 
 
-async def main(data_dir: Path, site: Path, count: int) -> None:
+async def main(data_dir: Path, site: Path, count: int, close: bool = False) -> None:
     host = create_plugin_host(discover=False, plugins=[FAKES])
     config = parse_config(site.read_text(), str(site), host)
     box = Appliance(config=config, plugins=host, data_dir=data_dir, schedule_hotlists=False)
@@ -51,9 +52,15 @@ async def main(data_dir: Path, site: Path, count: int) -> None:
             n += 1
             if n % 50 == 0:
                 await asyncio.sleep(0.01)  # a steady stream, not one burst
+        if close:
+            store = box.store
+            await store.write(lambda c: store.segments.close_before(c, "9999-12-31"))
+            assert box.replication is not None and box.replication.shipper is not None
+            assert await box.replication.shipper.ship_pending() > 0
     finally:
         await box.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]),
+                     sys.argv[4:] == ["close"]))

@@ -104,9 +104,11 @@ class Writer:
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def start(cls, data_dir: Path, site: Path, count: int, env: dict[str, str]) -> Writer:
+    async def start(cls, data_dir: Path, site: Path, count: int, env: dict[str, str],
+                    *, close: bool = False) -> Writer:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(WRITER), str(data_dir), str(site), str(count),
+            *(["close"] if close else []),
             stdout=asyncio.subprocess.PIPE, env={**os.environ, **env},
         )
         return cls(proc)
@@ -160,20 +162,23 @@ def copy_keys(source: Path, restored: Path) -> None:
 
 
 async def assert_same_reads(source: Path, restored: Path, site: str) -> int:
-    """Decrypt every read of both copies with the same key; they must agree.
+    """Decrypt every read and its crop in both copies with the same key; they must agree.
 
-    Crops live in segment files, shipped once closed (their day over); today's are still open
-    on the box, so they are not in the restored copy yet and are not compared here.
+    Crops live in segment files shipped once closed; the writers here close them (as midnight
+    would) before they stop, so every crop must be in the restored copy too.
     """
     start, end = datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(days=1)
     async with opened(source, site) as box:
         assert box.store is not None
         ours = await box.store.reads_between(start, end)
+        our_crops = {r.id: await box.store.get_crop(r.id) for r in ours}
     copy_keys(source, restored)
     async with opened(restored, site) as box:
         assert box.store is not None
         theirs = await box.store.reads_between(start, end)
+        their_crops = {r.id: await box.store.get_crop(r.id) for r in theirs}
     assert theirs == ours
+    assert their_crops == our_crops and all(our_crops.values())
     return len(ours)
 
 
@@ -212,7 +217,7 @@ async def test_s3_replica_survives_killed_litestream_and_killed_box_and_restores
     assert len(acked_before_kill) >= 400
 
     # The box comes back, stores more, and shuts down cleanly.
-    again = await Writer.start(data, site, 150, key_env)
+    again = await Writer.start(data, site, 150, key_env, close=True)
     assert await again.finish() == 0
     assert len(again.acked) == 150
 
@@ -240,9 +245,10 @@ async def test_file_target_restores_every_row_and_refuses_a_used_directory(
     data, replica = tmp_path / "data", tmp_path / "city-share"
     site = tmp_path / "site.yaml"
     site.write_text(file_site(replica) + f"data_dir: {data}\n")
-    writer = await Writer.start(data, site, 120, key_env)
+    writer = await Writer.start(data, site, 120, key_env, close=True)
     assert await writer.finish() == 0
     assert any((replica / "alprbox.db").rglob("*.ltx"))
+    assert any((replica / "segments").glob("image-*.seg"))
 
     restored = tmp_path / "restored"
     code, report = await restore_cli("--config", str(site), "--to", str(restored))
@@ -456,3 +462,55 @@ async def test_a_purged_day_is_unreadable_even_in_a_copy_restored_from_before_th
         assert sorted(r.text for r in fresh) == [f"NEW{i:03d}" for i in range(20)]
         with pytest.raises(KeyShredded):  # ...and unreadable
             await copy.store.reads_between(old, old + timedelta(minutes=1))
+
+
+# -- image segments -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9000/city-replicas/sites/a/segments/image-2026-05-01-000.seg",
+    "https://city-replicas.s3.us-west-2.amazonaws.com/?list-type=2&prefix=sites%2Fa%2Fsegments%2F",
+])
+def test_segment_uploads_are_signed_exactly_as_the_aws_sdk_signs_them(url: str) -> None:
+    import hashlib
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from appliance._replication.segment_store import sigv4_headers
+
+    body = b"ciphertext" * 100 if "segments/" in url and "list-type" not in url else b""
+    method = "PUT" if body else "GET"
+    request = AWSRequest(method=method, url=url, data=body)
+    S3SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG"), "s3",
+                "us-west-2").add_auth(request)
+    when = datetime.strptime(request.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    ours = sigv4_headers(method, url, hashlib.sha256(body).hexdigest(),
+                         access_key="AKIDEXAMPLE", secret_key="wJalrXUtnFEMI/K7MDENG",
+                         region="us-west-2", now=when)
+    assert ours["Authorization"] == request.headers["Authorization"]
+
+
+async def test_a_damaged_segment_is_reported_not_shipped(
+    tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    from console_fixtures import running_appliance
+
+    extra = file_site(tmp_path / "share").split("cameras: []\n", 1)[1]
+    async with running_appliance(tmp_path / "data", extra) as box:
+        assert box.store is not None and box.replication is not None
+        shipper = box.replication.shipper
+        assert shipper is not None
+        await box.store.add_read(make_read(first_seen=datetime.now(UTC)))
+        store = box.store
+        closed = await store.write(lambda c: store.segments.close_before(c, "9999-12-31"))
+        segment = store.segments.folder / closed[0]
+        data = bytearray(segment.read_bytes())
+        data[-1] ^= 0xFF  # one flipped bit in the ciphertext on the box's disk
+        segment.write_bytes(bytes(data))
+        assert await shipper.ship_pending() == 0
+        assert shipper.status.state == "behind"
+        assert "does not match its recorded SHA-256" in (shipper.status.reason or "")
+        assert box.replication.health()["ok"] is False
+        assert not (tmp_path / "share" / "segments" / closed[0]).exists()

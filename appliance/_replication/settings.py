@@ -189,6 +189,10 @@ class ReplicationSettings(_Strict):
     )
     snapshot: SnapshotSettings = SnapshotSettings()
     keys: KeysReplication = KeysReplication()
+    segment_interval: Duration = Field(
+        default="10s",
+        description="How often closed image segment files are shipped to the target.",
+    )
     behind_after: Duration = Field(
         default="60s",
         description="The console and /healthz say replication is behind when the target has "

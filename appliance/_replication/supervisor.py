@@ -20,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from .binary import LitestreamMissing, find_litestream
 from .litestream_config import LitestreamJob, runtime_dir
 from .process import LitestreamProcess, ReplicaStatus
+from .segment_store import segment_store
+from .segments import SegmentShipper
 from .settings import ReplicationSettings, duration_seconds
 
 if TYPE_CHECKING:
@@ -83,14 +85,16 @@ class ReplicationSupervisor:
     idle: list[ReplicaStatus] = field(default_factory=list)
     problem: str | None = None
     run_dir: Path | None = None
+    shipper: SegmentShipper | None = None
 
     def statuses(self) -> list[ReplicaStatus]:
-        return [p.status for p in self.processes] + self.idle
+        shipped = [self.shipper.status] if self.shipper is not None else []
+        return [p.status for p in self.processes] + shipped + self.idle
 
     @property
     def healthy(self) -> bool:
         return self.problem is None and all(
-            s.ok or s.state in ("escrow", "absent") for s in self.statuses()
+            s.ok or s.state in ("escrow", "absent", "unsupported") for s in self.statuses()
         )
 
     def health(self) -> dict[str, Any]:
@@ -140,13 +144,32 @@ class ReplicationSupervisor:
             process.start()
             self.processes.append(process)
             logger.info("Replicating %s to %s", job.name, job.replica_url())
+        self._start_shipper(appliance)
         if settings.keys.mode == "escrow":
             self.idle.append(ReplicaStatus(
                 KEYS_DB, "not replicated (escrow)", state="escrow",
                 reason="keys.db is escrowed by city IT, not replicated"))
 
+    def _start_shipper(self, appliance: Appliance) -> None:
+        """Closed image segment files go to the target beside the databases, once each."""
+        store, target = appliance.store, self.settings.target
+        segments = getattr(store, "segments", None)
+        if store is None or target is None or segments is None:
+            return
+        destination = segment_store(target)
+        if destination is None:
+            self.idle.append(ReplicaStatus(
+                "segments", target.url(), state="unsupported",
+                reason=f"image segments are not shipped to {target.type} targets yet"))
+            return
+        self.shipper = SegmentShipper(store, segments.folder, destination,
+                                      duration_seconds(self.settings.segment_interval))
+        self.shipper.start()
+
     async def stop(self) -> None:
-        """Stop every litestream process (each pushes what it has first)."""
+        """Stop shipping segments and every litestream process (each pushes what it has)."""
+        if self.shipper is not None:
+            await self.shipper.stop()
         for process in self.processes:
             await process.stop()
         if self.run_dir is not None:
