@@ -43,8 +43,17 @@ def machine(threads: int, ocr_threads: int) -> dict[str, Any]:
     }
 
 
-def load_recognizer(threads: int, ocr_threads: int, beam: int) -> PlatedetRecognizer:
-    settings = PlatedetSettings(threads=threads, ocr_threads=ocr_threads, ocr_beam_width=beam)
+def load_recognizer(
+    threads: int, ocr_threads: int, beam: int, engine: str = "platerec"
+) -> PlatedetRecognizer:
+    settings = PlatedetSettings.model_validate(
+        {
+            "threads": threads,
+            "ocr_threads": ocr_threads,
+            "ocr_beam_width": beam,
+            "ocr_engine": engine,
+        }
+    )
     context = PluginContext(
         logger=logging.getLogger("benchmark"),
         data_dir=Path(tempfile.gettempdir()),

@@ -1,24 +1,38 @@
-"""Recognizer accuracy on OpenALPR's US dev photos (one plate per photo, ground truth beside it).
+"""Recognizer accuracy on OpenALPR's US dev photos, old OCR vs new, in one run.
 
-    python benchmarks/accuracy.py [--data DIR] [--threads N] [--json]
+    python benchmarks/accuracy.py [--engines platerec,us_ocr,combined] [--data DIR]
+                                  [--threads N] [--json] [--verbose]
 
-Prints top-1 exact reads, reads with the truth among the top-5 candidates, detection recall
-(a detected box overlapping the true box with IoU > 0.3) and the median CPU ms per photo.
+For each OCR engine (the ``ocr_engine`` setting) it prints top-1 exact reads, reads with the
+truth among the top-5 candidates, the character error rate of the top-1 reads (a missed plate
+counts every character wrong), detection recall (a detected box overlapping the true box with
+IoU > 0.3) and the median CPU ms per photo. Engines with the project's own model also get the
+state accuracy and exact reads on the held-out split of ``openalpr-us-crops`` (never trained on;
+see training/crops.py). When OpenALPR's ``alpr`` binary is on PATH it runs on the same photos in
+the same run for a side-by-side line; otherwise the benchmark says it was skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 from _common import REPO_ROOT, load_recognizer, machine
 
+sys.path.insert(0, str(REPO_ROOT / "training"))
+from crops import CROPS, held_out, read_crops
+
 DEFAULT_DATA = REPO_ROOT / ".." / "shared" / "datasets" / "openalpr-us-dev"
 IOU_HIT = 0.3
+ENGINES = ("platerec", "us_ocr", "combined")
 
 
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
@@ -30,9 +44,132 @@ def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     return inter / union if union else 0.0
 
 
+def edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (ca != cb))
+    return row[-1]
+
+
+def normalise(plate: str) -> str:
+    return "".join(c for c in plate.upper() if c.isalnum())
+
+
+def load_truths(folder: Path) -> list[tuple[str, tuple[int, int, int, int], str]]:
+    rows = []
+    for truth in sorted(folder.glob("*.txt")):
+        name, x, y, w, h, plate = truth.read_text().split()[:6]
+        rows.append((name, (int(x), int(y), int(w), int(h)), normalise(plate)))
+    return rows
+
+
+def run_engine(engine: str, args: argparse.Namespace, truths: list[Any]) -> dict[str, Any]:
+    recognizer = load_recognizer(args.threads, args.ocr_threads, args.beam, engine)
+    exact = top5 = found = errors = chars = 0
+    cpu_ms: list[float] = []
+    for name, gt_box, plate in truths:
+        image = cv2.imread(str(args.data / name))
+        if image is None:
+            raise SystemExit(f"cannot read {args.data / name}")
+        start = time.process_time()
+        detections = recognizer.recognize(image)
+        cpu_ms.append((time.process_time() - start) * 1000)
+        hit = max(((iou(d.box, gt_box), d) for d in detections), key=lambda s: s[0], default=None)
+        text = ""
+        if hit is not None and hit[0] > IOU_HIT:
+            found += 1
+            text = hit[1].text
+            top5 += plate in [c.text for c in hit[1].candidates[:5]]
+        exact += text == plate
+        errors += edit_distance(text, plate)
+        chars += len(plate)
+        if args.verbose:
+            print(
+                f"  {engine:9s} {name:45s} {plate:9s} {text or '-':9s} "
+                f"{'ok' if text == plate else ''}"
+            )
+    n = len(truths)
+    result: dict[str, Any] = {
+        "top1_exact": exact,
+        "top1_exact_pct": round(100 * exact / n, 1),
+        "top5": top5,
+        "top5_pct": round(100 * top5 / n, 1),
+        "cer_pct": round(100 * errors / max(1, chars), 1),
+        "detection_recall_pct": round(100 * found / n, 1),
+        "median_cpu_ms_per_photo": round(statistics.median(cpu_ms), 1),
+        "stage_cpu_seconds": {k: round(v, 2) for k, v in recognizer.stage_seconds().items()},
+    }
+    if recognizer.us_reader is not None:
+        result["held_out_crops"] = held_out_crops(recognizer.us_reader)
+    return result
+
+
+def held_out_crops(reader: Any) -> dict[str, Any]:
+    """The us_ocr model alone on the held-out real crops: exact reads and state accuracy."""
+    exact = state_ok = n = 0
+    for name, state, plate in read_crops(CROPS):
+        if not held_out(name):
+            continue
+        image = cv2.imread(str(CROPS / name), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        result = reader.read(image)
+        n += 1
+        exact += bool(result.readings) and result.readings[0].text == plate
+        state_ok += (result.state or "").lower() == state
+    return {
+        "crops": n,
+        "exact_pct": round(100 * exact / max(1, n), 1),
+        "state_accuracy_pct": round(100 * state_ok / max(1, n), 1),
+    }
+
+
+def run_openalpr(args: argparse.Namespace, truths: list[Any]) -> dict[str, Any] | None:
+    """OpenALPR's own ``alpr`` on the same photos, if installed: top-1, top-5, CPU per photo."""
+    binary = shutil.which("alpr")
+    if binary is None:
+        return None
+    exact = top5 = 0
+    cpu_ms: list[float] = []
+    for name, _box, plate in truths:
+        started = time.process_time()
+        before = _children_cpu()
+        out = subprocess.run(
+            [binary, "-c", "us", "-j", "-n", "10", str(args.data / name)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        cpu_ms.append((_children_cpu() - before + time.process_time() - started) * 1000)
+        try:
+            results = json.loads(out.stdout or "{}").get("results", [])
+        except json.JSONDecodeError:
+            results = []
+        if results:
+            exact += normalise(results[0]["plate"]) == plate
+            top5 += plate in [normalise(c["plate"]) for c in results[0].get("candidates", [])[:5]]
+    n = len(truths)
+    return {
+        "top1_exact_pct": round(100 * exact / n, 1),
+        "top5_pct": round(100 * top5 / n, 1),
+        "median_cpu_ms_per_photo": round(statistics.median(cpu_ms), 1),
+    }
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of .jpg + .txt")
+    parser.add_argument("--engines", default=",".join(ENGINES), help="OCR engines to compare")
     parser.add_argument("--threads", type=int, default=2, help="detector threads")
     parser.add_argument("--ocr-threads", type=int, default=1)
     parser.add_argument("--beam", type=int, default=4, help="OCR beam width")
@@ -40,59 +177,52 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print every photo's result")
     args = parser.parse_args()
 
-    truths = sorted(args.data.glob("*.txt"))
+    truths = load_truths(args.data)
     if not truths:
         parser.error(f"no ground-truth .txt files in {args.data}")
-    recognizer = load_recognizer(args.threads, args.ocr_threads, args.beam)
-    exact = top5 = found = 0
-    cpu_ms: list[float] = []
-    for truth in truths:
-        name, x, y, w, h, plate = truth.read_text().split()[:6]
-        gt_box = (int(x), int(y), int(w), int(h))
-        image = cv2.imread(str(args.data / name))
-        if image is None:
-            raise SystemExit(f"cannot read {args.data / name}")
-        start = time.process_time()
-        detections = recognizer.recognize(image)
-        cpu_ms.append((time.process_time() - start) * 1000)
-        scored = [(iou(d.box, gt_box), d) for d in detections]
-        hit = max(scored, key=lambda s: s[0], default=None)
-        text = ""
-        if hit is not None and hit[0] > IOU_HIT:
-            found += 1
-            detection = hit[1]
-            text = detection.text
-            exact += text == plate
-            top5 += plate in [c.text for c in detection.candidates[:5]]
-        if args.verbose:
-            print(f"{name:45s} {plate:9s} {text or '-':9s} {'ok' if text == plate else ''}")
-
-    n = len(truths)
-    result = {
+    engines = [e for e in args.engines.split(",") if e]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
+    results = {engine: run_engine(engine, args, truths) for engine in engines}
+    openalpr = run_openalpr(args, truths)
+    report = {
         "machine": machine(args.threads, args.ocr_threads),
         "data": str(args.data.resolve()),
-        "photos": n,
-        "top1_exact": exact,
-        "top1_exact_pct": round(100 * exact / n, 1),
-        "top5": top5,
-        "top5_pct": round(100 * top5 / n, 1),
-        "detection_recall_pct": round(100 * found / n, 1),
-        "median_cpu_ms_per_photo": round(statistics.median(cpu_ms), 1),
-        "stage_cpu_seconds": {k: round(v, 2) for k, v in recognizer.stage_seconds().items()},
+        "photos": len(truths),
+        "engines": results,
+        "openalpr": openalpr if openalpr is not None else "skipped: alpr is not on PATH",
     }
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(report, indent=2))
         return
-    m = result["machine"]
+    m = report["machine"]
     print(
         f"machine: {m['cpu']}, {m['cores']} cores, onnxruntime {m['onnxruntime']}, "
         f"threads detector {m['detector_threads']} / OCR {m['ocr_threads']}"
     )
-    print(f"photos: {n} ({result['data']})")
-    print(f"top-1 exact: {exact}/{n} ({result['top1_exact_pct']} %)")
-    print(f"top-5:       {top5}/{n} ({result['top5_pct']} %)")
-    print(f"detection recall (IoU > {IOU_HIT}): {found}/{n} ({result['detection_recall_pct']} %)")
-    print(f"median CPU per photo: {result['median_cpu_ms_per_photo']} ms")
+    print(f"photos: {len(truths)} ({report['data']})")
+    header = f"{'engine':10s} {'top-1':>7s} {'top-5':>7s} {'CER':>7s} {'recall':>7s} {'CPU ms':>8s}"
+    print(header)
+    for engine, r in results.items():
+        print(
+            f"{engine:10s} {r['top1_exact_pct']:6.1f}% {r['top5_pct']:6.1f}% {r['cer_pct']:6.1f}% "
+            f"{r['detection_recall_pct']:6.1f}% {r['median_cpu_ms_per_photo']:8.1f}"
+        )
+    for engine, r in results.items():
+        crops = r.get("held_out_crops")
+        if crops:
+            print(
+                f"{engine}: held-out real crops ({crops['crops']}): exact {crops['exact_pct']} %, "
+                f"state {crops['state_accuracy_pct']} %"
+            )
+    if openalpr is None:
+        print("OpenALPR: skipped (alpr is not on PATH)")
+    else:
+        print(
+            f"{'openalpr':10s} {openalpr['top1_exact_pct']:6.1f}% {openalpr['top5_pct']:6.1f}% "
+            f"{'':>7s} {'':>7s} {openalpr['median_cpu_ms_per_photo']:8.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ The tests marked slow run the real models (loaded once for the module, ~1 s; eac
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,9 @@ from pydantic import ValidationError
 
 from appliance import hookspecs
 from appliance._recognition import plugin
+from appliance._recognition.combine import combine, confusion_key
 from appliance._recognition.plugin import PlatedetRecognizer, PlatedetSettings
+from appliance._recognition.us_ocr import CtcPlateReader
 from appliance.base import PluginContext, SystemClock
 from appliance.errors import PluginConfigError
 
@@ -157,3 +161,132 @@ def test_stage_seconds_accumulate(recognizer: PlatedetRecognizer) -> None:
     after = recognizer.stage_seconds()
     assert set(after) == {"detect", "ocr"}
     assert after["detect"] > before["detect"] and after["ocr"] > before["ocr"]
+
+
+# --- the project's own OCR (us_ocr), merging and bad input --------------------------------
+
+
+def test_ocr_engine_setting_defaults_to_the_old_path_and_is_checked() -> None:
+    assert PlatedetSettings().ocr_engine == "platerec"
+    assert PlatedetSettings(ocr_engine="combined").ocr_engine == "combined"
+    with pytest.raises(ValidationError, match="ocr_engine"):
+        PlatedetSettings.model_validate({"ocr_engine": "tesseract"})
+
+
+def test_the_trained_model_ships_with_its_card() -> None:
+    assert plugin.US_OCR_MODEL.is_file()
+    assert plugin.US_OCR_MODEL.stat().st_size < 10_000_000
+    card = plugin.US_OCR_MODEL.with_suffix(".md").read_text()
+    for needed in ("Training", "held-out", "Licence"):
+        assert needed in card
+
+
+def test_combine_agreement_raises_confidence_above_either_engine() -> None:
+    merged = combine([[("7ABC123", 0.6), ("7ABC128", 0.3)], [("7ABC123", 0.7)]])
+    assert merged[0][0] == "7ABC123"
+    assert merged[0][1] > 0.7  # both read it: more sure than either alone
+
+
+def test_combine_confusion_pairs_let_the_us_format_pick_the_glyph() -> None:
+    # One engine reads a letter O where California's 9AAA999 wants a digit; the other reads
+    # the digit. They agree up to the 0/O confusion, and the format picks the member.
+    merged = combine([[("6NZTO67", 0.55)], [("6NZT067", 0.45)]])
+    assert merged[0][0] == "6NZT067"
+    assert confusion_key("6NZTO67") == confusion_key("6NZT067")
+
+
+def test_combine_never_invents_a_string_no_engine_read() -> None:
+    rankings = [[("8ABS12", 0.5), ("BAB512", 0.2)], [("8A8S12", 0.6)]]
+    texts = {t for t, _ in combine(rankings)}
+    assert texts == {"8ABS12", "BAB512", "8A8S12"}
+    assert combine([[], []]) == []
+
+
+@pytest.fixture(scope="module")
+def ctc_reader() -> CtcPlateReader:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(plugin.US_OCR_MODEL), providers=["CPUExecutionProvider"])
+    return CtcPlateReader(session, beam_width=4)
+
+
+def columns(reader: CtcPlateReader, path: str) -> np.ndarray:
+    """Log-probabilities that spell ``path`` column by column ('-' is the blank), 0.9 sure."""
+    classes = len(reader.alphabet) + 1
+    out = np.full((len(path), classes), np.log(0.1 / (classes - 1)), np.float32)
+    for t, char in enumerate(path):
+        out[t, 0 if char == "-" else reader.alphabet.index(char) + 1] = np.log(0.9)
+    return out
+
+
+def test_ctc_search_collapses_repeats_but_keeps_blank_separated_doubles(
+    ctc_reader: CtcPlateReader,
+) -> None:
+    best = ctc_reader._beam_search(columns(ctc_reader, "--7-AA-B--11-1--"))[0]
+    assert best.text == "7AB11"
+    assert len(best.char_probs) == 5 and min(best.char_probs) > 0.8
+
+
+def test_ctc_reader_gives_a_state_from_the_model(ctc_reader: CtcPlateReader) -> None:
+    result = ctc_reader.read(np.full((40, 90, 3), 200, np.uint8))
+    assert result.state is not None and result.state.lower() in ctc_reader.states
+    assert 0 < result.state_confidence <= 1
+
+
+@pytest.fixture(scope="module")
+def combined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatedetRecognizer]:
+    settings = PlatedetSettings(ocr_engine="combined")
+    r = PlatedetRecognizer(settings, context(tmp_path_factory.mktemp("rec")))
+    r.load()
+    yield r
+
+
+@pytest.mark.slow
+def test_combined_engine_reads_the_easy_plate_and_its_state(combined: PlatedetRecognizer) -> None:
+    box, plate = truth(EASY)
+    detections = combined.recognize(cv2.imread(str(DATA / f"{EASY}.jpg")))
+    best = max(detections, key=lambda d: iou(d.box, box))
+    assert best.text == plate
+    assert best.state is not None and re.fullmatch(r"[A-Z]{2}", best.state)
+    assert 0 < best.state_confidence <= 1
+
+
+@pytest.mark.slow
+def test_sixteen_bit_frames_get_a_clear_error(combined: PlatedetRecognizer) -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        combined.recognize(np.zeros((480, 640, 3), np.uint16))
+
+
+@pytest.mark.slow
+def test_cli_bad_images_each_get_an_answer_and_the_run_goes_on(tmp_path: Path) -> None:
+    """Corrupt, 1×1, 12000×9000, grayscale and 16-bit files in one ``alprbox recognize`` run."""
+    photo = DATA / f"{EASY}.jpg"
+    colour = cv2.imread(str(photo))
+    files = {
+        "corrupt": tmp_path / "corrupt.jpg",
+        "tiny": tmp_path / "tiny.png",
+        "huge": tmp_path / "huge.jpg",
+        "gray": tmp_path / "gray.png",
+        "deep": tmp_path / "deep.png",
+    }
+    files["corrupt"].write_bytes(photo.read_bytes()[:600] + bytes(range(256)) * 8)  # bad data
+    cv2.imwrite(str(files["tiny"]), np.zeros((1, 1, 3), np.uint8))
+    cv2.imwrite(str(files["huge"]), np.full((9000, 12000, 3), 90, np.uint8))
+    cv2.imwrite(str(files["gray"]), cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(files["deep"]), colour.astype(np.uint16) * 257)
+    paths = [*files.values(), photo]
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "recognize", *map(str, paths), "--json",
+         "--setting", "ocr_engine=combined"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    answers = {Path(line["image"]).stem: line for line in lines}
+    assert list(answers) == ["corrupt", "tiny", "huge", "gray", "deep", EASY], result.stderr
+    _, plate = truth(EASY)
+    for name in ("gray", "deep", EASY):  # readable after conversion to 8-bit BGR
+        assert [p["text"] for p in answers[name]["plates"]] == [plate], name
+        assert answers[name]["plates"][0]["state"]
+    assert answers["tiny"]["plates"] == [] and answers["huge"]["plates"] == []
+    assert answers["corrupt"] == {"image": str(files["corrupt"]), "error": "not a readable image"}
+    assert result.returncode == 1  # one image could not be read

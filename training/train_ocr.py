@@ -21,7 +21,6 @@ Checkpoints (``last.pt``, ``best.pt``) stay in ``--out`` so a later run resumes 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import random
@@ -37,29 +36,11 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth_plates
+from crops import CROPS, held_out, read_crops
 
 HEIGHT, WIDTH = 48, 160
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # CTC class i+1; 0 is the blank
 STATES = sorted(synth_plates.STATES)
-CROPS = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "openalpr-us-crops"
-#: one crop in HELD_OUT_MODULUS is held out for validation
-HELD_OUT_MODULUS = 5
-
-
-def held_out(file_name: str) -> bool:
-    """Whether a crop belongs to the validation split (stable across runs and machines)."""
-    digest = hashlib.sha256(file_name.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % HELD_OUT_MODULUS == 0
-
-
-def read_crops(folder: Path) -> list[tuple[str, str, str]]:
-    """``(file, state, plate)`` rows of the crop set's ground truth."""
-    rows = []
-    for line in (folder / "groundtruth.csv").read_text().splitlines():
-        parts = line.strip().split(",")
-        if len(parts) == 3 and parts[0].endswith(".png"):
-            rows.append((parts[0], parts[1].lower(), parts[2].upper()))
-    return rows
 
 
 def to_input(bgr: np.ndarray) -> np.ndarray:

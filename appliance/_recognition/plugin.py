@@ -27,8 +27,10 @@ from appliance.models import PlateCandidate, PlateDetection
 from appliance.settings import RecognizerSettings
 
 from . import us_plates
+from .combine import combine
 from .detector import Box, PlateDetector
 from .ocr import PlateReader, Reading
+from .us_ocr import CtcPlateReader
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
     from appliance.models import Image
 
 logger = logging.getLogger(__name__)
+
+#: the project's own OCR, trained by training/train_ocr.py (model card beside it)
+US_OCR_MODEL = Path(__file__).resolve().parent / "models" / "us_ocr.onnx"
 
 
 class PlatedetSettings(RecognizerSettings):
@@ -102,6 +107,26 @@ class PlatedetSettings(RecognizerSettings):
         title="Prefer US formats",
         description="Re-rank the OCR's own readings by how common their US plate format is.",
     )
+    ocr_engine: Literal["platerec", "us_ocr", "combined"] = Field(
+        default="platerec",
+        title="OCR engine",
+        description=(
+            "Which OCR reads the plates: 'platerec' (the encoder/decoder shipped in the platerec "
+            "wheel), 'us_ocr' (the project's own CTC model, which also reads the state), or "
+            "'combined' (both, merged; agreement raises confidence). Compare them with "
+            "benchmarks/accuracy.py."
+        ),
+    )
+    crop_padding: float = Field(
+        default=0.08,
+        ge=0,
+        le=0.5,
+        title="Crop padding (us_ocr)",
+        description=(
+            "Share of the detector box's width (and twice that of its height) added on each side "
+            "before the us_ocr model reads the crop; it was trained on crops with loose edges."
+        ),
+    )
 
 
 class PlatedetRecognizer(Recognizer):
@@ -126,21 +151,35 @@ class PlatedetRecognizer(Recognizer):
         self.options = settings
         self.detector: PlateDetector | None = None
         self.reader: PlateReader | None = None
+        self.us_reader: CtcPlateReader | None = None
         self._stages = {"detect": 0.0, "ocr": 0.0}
         self._lock = threading.Lock()
 
     def load(self) -> None:
         settings = self.options
         det_model = _artifacts("platedet") / "platedet.onnx"
-        ocr_models = _artifacts("platerec")
         detector = _session(det_model, settings.provider, settings.threads)
-        encoder = _session(ocr_models / "encoder.onnx", settings.provider, settings.ocr_threads)
-        decoder = _session(ocr_models / "decoder.onnx", settings.provider, settings.ocr_threads)
         try:
-            tokenizer = (ocr_models / "tokenizer.json").read_text()
-            self.reader = PlateReader(
-                encoder, decoder, tokenizer, beam_width=settings.ocr_beam_width
-            )
+            if settings.ocr_engine in ("platerec", "combined"):
+                ocr_models = _artifacts("platerec")
+                encoder = _session(
+                    ocr_models / "encoder.onnx", settings.provider, settings.ocr_threads
+                )
+                decoder = _session(
+                    ocr_models / "decoder.onnx", settings.provider, settings.ocr_threads
+                )
+                tokenizer = (ocr_models / "tokenizer.json").read_text()
+                self.reader = PlateReader(
+                    encoder, decoder, tokenizer, beam_width=settings.ocr_beam_width
+                )
+            if settings.ocr_engine in ("us_ocr", "combined"):
+                if not US_OCR_MODEL.is_file():
+                    raise PluginConfigError(
+                        f"recognizer 'platedet': OCR engine {settings.ocr_engine!r} needs "
+                        f"{US_OCR_MODEL}, which is missing from this install"
+                    )
+                session = _session(US_OCR_MODEL, settings.provider, settings.ocr_threads)
+                self.us_reader = CtcPlateReader(session, beam_width=max(4, settings.ocr_beam_width))
             self.detector = PlateDetector(
                 detector,
                 confidence=settings.detector_confidence,
@@ -150,14 +189,15 @@ class PlatedetRecognizer(Recognizer):
         except (OSError, ValueError, KeyError) as err:
             raise PluginConfigError(f"recognizer 'platedet': unusable model files: {err}") from err
         logger.info(
-            "Recognizer 'platedet' loaded (provider %s, %d detector / %d OCR threads)",
+            "Recognizer 'platedet' loaded (OCR %s, provider %s, %d detector / %d OCR threads)",
+            settings.ocr_engine,
             settings.provider,
             settings.threads,
             settings.ocr_threads,
         )
 
     def recognize(self, image: Image) -> list[PlateDetection]:
-        if self.detector is None or self.reader is None:
+        if self.detector is None or (self.reader is None and self.us_reader is None):
             raise RuntimeError("PlatedetRecognizer.recognize() called before load()")
         frame = _as_bgr(image)
         with self._stage("detect"):
@@ -165,25 +205,39 @@ class PlatedetRecognizer(Recognizer):
         detections = []
         with self._stage("ocr"):
             for box in boxes:
-                detection = self._read(frame, box, self.reader)
+                detection = self._read(frame, box)
                 if detection is not None:
                     detections.append(detection)
         for d in detections:
-            logger.debug("plate %r (%.2f) at %s", d.text, d.confidence, d.box)
+            logger.debug("plate %r (%.2f, %s) at %s", d.text, d.confidence, d.state, d.box)
         return detections
 
     def stage_seconds(self) -> dict[str, float]:
         with self._lock:
             return dict(self._stages)
 
-    def _read(self, frame: Image, box: Box, reader: PlateReader) -> PlateDetection | None:
+    def _read(self, frame: Image, box: Box) -> PlateDetection | None:
         height, width = frame.shape[:2]
         x1, y1 = int(box.x1), int(box.y1)
         x2, y2 = min(width, round(box.x2)), min(height, round(box.y2))
         if y2 - y1 < self.options.min_plate_height or x2 <= x1:
             return None
-        # platerec was trained on platedet's tight boxes: crop exactly, from the full frame.
-        ranked = self._rank(reader.read(frame[y1:y2, x1:x2]))[: self.options.ocr_candidates]
+        rankings: list[list[tuple[str, float]]] = []
+        if self.reader is not None:
+            # platerec was trained on platedet's tight boxes: crop exactly, from the full frame.
+            rankings.append(self._rank(self.reader.read(frame[y1:y2, x1:x2])))
+        state, state_confidence = None, 0.0
+        if self.us_reader is not None:
+            # Our model was trained on loose crops (detector-like jitter): pad, still from the
+            # full-resolution frame, never from the detector's downscaled input.
+            pad_x = self.options.crop_padding * (x2 - x1)
+            pad_y = 2 * self.options.crop_padding * (y2 - y1)
+            px1, py1 = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
+            px2, py2 = min(width, round(x2 + pad_x)), min(height, round(y2 + pad_y))
+            result = self.us_reader.read(frame[py1:py2, px1:px2])
+            rankings.append(self._rank(result.readings))
+            state, state_confidence = result.state, result.state_confidence
+        ranked = combine(rankings)[: self.options.ocr_candidates]
         text, confidence = ranked[0] if ranked else ("", 0.0)
         return PlateDetection(
             box=(x1, y1, x2 - x1, y2 - y1),
@@ -192,6 +246,8 @@ class PlatedetRecognizer(Recognizer):
             confidence=confidence,
             candidates=tuple(PlateCandidate(t, p) for t, p in ranked),
             char_confidences=_char_marginals(text, ranked),
+            state=state,
+            state_confidence=state_confidence,
         )
 
     def _rank(self, readings: list[Reading]) -> list[tuple[str, float]]:
