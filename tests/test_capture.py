@@ -7,11 +7,13 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from appliance import DeviceUnavailable, PluginConfigError
 from appliance.capture import StreamCapture, is_stream_url, mask_credentials
+from appliance.testing import CameraConformance
 from appliance.testing_rigs import RtspServer, free_port, make_h264_clip
 
 
@@ -119,3 +121,19 @@ async def test_missing_file_and_unreachable_stream_say_what_failed(tmp_path: Pat
     with pytest.raises(DeviceUnavailable, match="cannot be opened") as raised:
         await StreamCapture(url, open_timeout=3).open()
     assert "topsecret" not in str(raised.value)
+
+
+class TestReplayReadsTheRig(CameraConformance):
+    """The replay camera given the rig's URL: the same suite, over a real RTSP stream."""
+
+    frame_timeout = 20.0
+
+    @pytest.fixture
+    def camera_plugin(self) -> Any:
+        from alprbox_camera_replay import plugin
+
+        return plugin
+
+    @pytest.fixture
+    def camera_settings(self, rtsp_server: RtspServer) -> dict[str, Any]:
+        return {"type": "replay", "name": "rig", "source": rtsp_server.url, "realtime": False}
