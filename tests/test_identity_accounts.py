@@ -487,3 +487,21 @@ async def test_a_failing_audit_trail_refuses_data_access_and_alerts(
     assert 'id="audit-failure"' not in await (await client.get("/users")).text()
     # Nothing refused was recorded as done: one search event, the successful one.
     assert len(await events(appliance, "search")) == 1
+
+
+async def test_an_api_key_opens_no_route_outside_the_api(
+    client: Client, aiohttp_client: MakeClient, appliance: Appliance
+) -> None:
+    from test_console_routes import PUBLIC_200, app_of, walk
+
+    token = await signed_in(client, appliance, "boss", "administrator")
+    key = await make_key(client, token)
+    api = await aiohttp_client(client.server.app)
+    for method, path in walk(app_of(api)):
+        response = await api.request(method, path, headers=bearer(key), allow_redirects=False)
+        await response.read()
+        if path.startswith("/api/"):
+            continue
+        assert response.status != 500, (method, path)
+        assert response.status != 200 or (method, path) in PUBLIC_200, (method, path)
+    assert await events(appliance, "search") == []
