@@ -150,8 +150,14 @@ DEFAULT_VAGUE_REASONS: tuple[str, ...] = (
 
 
 def immigration_term(text: str, terms: tuple[str, ...] = IMMIGRATION_TERMS) -> str | None:
-    """The first immigration word in ``text`` (whole words, any case), or None."""
-    lowered = " ".join(re.split(r"[\s_/,;:.-]+", text.lower()))
+    """The first immigration word in ``text`` (whole words, any case), or None.
+
+    The text is folded first like the sharing denylist folds it (fullwidth letters, Cyrillic or
+    Greek look-alikes, zero-width characters and accents do not hide a word).
+    """
+    from ._policy.normalize import fold
+
+    lowered = " ".join(re.split(r"[\s_/,;:.-]+", fold(text)))
     for term in terms:
         if re.search(rf"(?<![a-z0-9]){re.escape(term)}(?![a-z0-9])", lowered):
             return term

@@ -316,3 +316,11 @@ async def test_a_request_round_trips_through_its_dict() -> None:
         scope=ShareScope(plates=("7ABC123",), start=NOW, end=NOW, description="one plate"),
     )
     assert share_request_from_dict(request.as_dict()) == request
+
+
+def test_the_search_checks_fold_look_alikes_too() -> None:
+    from appliance._config import IMMIGRATION_TEXT_TERMS, immigration_term
+
+    assert immigration_term("\u0406\u0421\u0415 asked for it", IMMIGRATION_TEXT_TERMS) == "ice"
+    assert immigration_term("Ｄｅｐｏｒｔａｔｉｏｎ") == "deportation"
+    assert immigration_term("Office of Emergency Services, police report") is None
