@@ -239,3 +239,43 @@ def test_cli_purge_and_status(tmp_path: Path) -> None:
         ("image", 2), ("read", 1)
     }
     assert json.loads(cli("status", "--json").stdout)["classes"]["read"]["days"] == []
+
+
+async def test_a_read_that_raises_an_alert_is_stored_as_a_hit(tmp_path: Path) -> None:
+    """Through the appliance: a read matching an approved BOLO becomes an alert, and the read
+    and its images move under the day's hit key in the same transaction."""
+    from appliance._auth import hash_password
+    from appliance._hotlist.bolo import BoloInput
+
+    clock = FakeClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
+    async with make_appliance(tmp_path / "box", config={"retention": POLICY}, clock=clock) as box:
+        store = box.store
+        assert store is not None and box.bolos is not None
+        users = []
+        for name, role in (("officer", "operator"), ("sergeant", "supervisor")):
+            await store.create_user(name, hash_password("irrelevant-pw"), role, "Vallejo PD")
+            found = await store.get_user(name)
+            assert found is not None
+            users.append(found)
+        bolo_id = await box.bolos.create(
+            BoloInput.model_validate({
+                "plate": "7ABC123", "state": "CA", "category": "major crime (partial plate)",
+                "case_number": "26-004512", "synopsis": "Grey sedan seen leaving a robbery",
+                "expires": "2026-01-20",
+            }),
+            users[0],
+        )
+        await box.bolos.decide(bolo_id, "approve", users[1])
+        hit, miss = a_read("7ABC123", clock.now()), a_read("8XYZ999", clock.now())
+        await box._on_read(hit)
+        await box._on_read(miss)
+        classes = await store.query(
+            lambda c: c.execute(
+                "SELECT r.id, r.class, group_concat(i.class) FROM reads r"
+                " JOIN images i ON i.read_id = r.id GROUP BY r.id"
+            ).fetchall()
+        )
+        assert {(rid == hit.id, klass, imgs) for rid, klass, imgs in classes} == {
+            (True, "hit", "hit,hit"), (False, "read", "image,image")
+        }
+        assert await store.get_image(hit.id, "vehicle") == hit.vehicle_jpeg

@@ -39,8 +39,10 @@ class AlertRecords:
         blob = self._store.cipher.encrypt(
             json.dumps(hit).encode(), self._ad(alert_id, read_id, created)
         )
-        await self._store.write(
-            lambda c: c.execute(
+        records = self._store.read_records
+
+        def op(c: sqlite3.Connection) -> None:
+            c.execute(
                 "INSERT INTO alerts (id, read_id, created_at, list_name, state, covert,"
                 " updated_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -54,7 +56,11 @@ class AlertRecords:
                     blob,
                 ),
             )
-        )
+            # A read with an alert is a hit: kept under its day's hit key, in the same
+            # transaction, so the purge of non-hit reads can never take it (issue 5).
+            records.promote_on_writer(c, read_id)
+
+        await self._store.write(op)
         return alert_id
 
     async def recent(self, limit: int = 50, *, include_covert: bool = False) -> list[Alert]:
