@@ -338,3 +338,36 @@ async def test_an_exporter_cannot_reach_the_store_except_through_the_gate(box: A
     # Nor can it find the store among the objects that refer to what it holds.
     referrers = [o for o in gc.get_referrers(delivery) if isinstance(o, FORBIDDEN)]
     assert referrers == []
+
+
+# -- the console's outbox page ------------------------------------------------------------------
+
+
+async def test_outbox_page_shows_waiting_and_dead_letters(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    from console_fixtures import add_user, appliance_with_lists, login_as
+
+    from appliance._web import create_app
+
+    RecordingExporter.fail_next.clear()
+    extra = "exporters: [{type: recording, name: oakland, max_attempts: 1}]\n"
+    async with appliance_with_lists(tmp_path / "data", extra, FakeClock(T0)) as box:
+        approvals = Approvals()
+        auth = approvals.approve("req-1")
+        outbox = outbox_for(box, approvals)
+        RecordingExporter.fail_next["oakland"] = 1
+        await outbox.enqueue(auth, "oakland", {"kind": "note"}, actor="rivera")
+        await outbox.deliver_due("oakland")  # one attempt allowed: dead-lettered
+        await outbox.enqueue(auth, "oakland", {"kind": "note", "n": 2}, actor="rivera")
+        client = await aiohttp_client(create_app(box))
+        await add_user(box, "chief", "administrator")
+        await login_as(client, "chief", "correct horse 42")
+        html = await (await client.get("/outbox")).text()
+        row = html[html.index("oakland"):]
+        cells = [c.split("</td>")[0] for c in row.split("<td>")[1:5]]
+        assert cells == ["recording", "1", "0", "1"]  # type, waiting, delivered, dead
+        assert "told to fail" in row
+        await add_user(box, "op", "operator")
+        await login_as(client, "op", "correct horse 42")
+        assert (await client.get("/outbox")).status == 403
