@@ -514,3 +514,24 @@ async def test_a_damaged_segment_is_reported_not_shipped(
         assert "does not match its recorded SHA-256" in (shipper.status.reason or "")
         assert box.replication.health()["ok"] is False
         assert not (tmp_path / "share" / "segments" / closed[0]).exists()
+
+
+# -- the policy gate ----------------------------------------------------------------------------
+
+
+async def test_a_target_the_policy_gate_refuses_gets_no_data_and_the_refusal_is_shown(
+    tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    from console_fixtures import running_appliance
+
+    extra = s3_site("https://objects.ice.dhs.gov", "sites/a").split("cameras: []\n", 1)[1]
+    async with running_appliance(tmp_path / "data", extra) as box:
+        assert box.replication is not None and box.store is not None
+        assert box.replication.processes == [] and box.replication.shipper is None
+        refused = {s.database: s for s in box.replication.statuses()}
+        assert refused["alprbox.db"].state == refused["keys.db"].state == "refused"
+        assert "ICE" in (refused["alprbox.db"].reason or "")
+        assert box.replication.health()["ok"] is False
+        decisions = await box.store.events(10, kind="share.decision")
+        assert any("objects.ice.dhs.gov" in json.dumps(e["detail"]) for e in decisions)
+    assert not list((tmp_path / "data").glob(".replication/*.pid"))

@@ -48,6 +48,17 @@ class LitestreamJob:
         )
 
 
+    def gate_url(self) -> str:
+        """The same place as a URL naming the host data really goes to, for the policy gate."""
+        target = self.target
+        if isinstance(target, S3Target):
+            key = _join(target.path, self.name)
+            if target.endpoint:
+                return f"{target.endpoint}/{target.bucket}/{key}"
+            return f"https://{target.bucket}.s3.{target.region}.amazonaws.com/{key}"
+        return self.replica_url()
+
+
 def _join(prefix: str, name: str) -> str:
     prefix = prefix.strip("/")
     return f"{prefix}/{name}" if prefix else name

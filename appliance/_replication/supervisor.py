@@ -52,8 +52,8 @@ async def gate_replication_target(appliance: Appliance, url: str) -> str | None:
     """Ask the policy gate (issue 7) whether ``url`` may receive replicas; the refusal's
     reasons, or None when allowed.
 
-    Until the gate implements ``check_replication_target`` the target is used unchecked and
-    that is logged: this hook is the one place to tighten when it lands.
+    A gate without ``check_replication_target`` (an older build) lets the target through
+    and says so in the log.
     """
     if appliance.store is None:
         return None
@@ -125,7 +125,7 @@ class ReplicationSupervisor:
         self.run_dir = runtime_dir()
         appliance.metrics.registry.register(ReplicationCollector(self))
         for job in jobs_for(settings, appliance.data_dir):
-            refusal = await gate_replication_target(appliance, job.replica_url())
+            refusal = await gate_replication_target(appliance, job.gate_url())
             if refusal is not None:
                 logger.error("Replication of %s to %s refused by the policy gate: %s",
                              job.name, job.replica_url(), refusal)
@@ -144,7 +144,11 @@ class ReplicationSupervisor:
             process.start()
             self.processes.append(process)
             logger.info("Replicating %s to %s", job.name, job.replica_url())
-        self._start_shipper(appliance)
+        if any(s.database == MAIN_DB and s.state == "refused" for s in self.idle):
+            self.idle.append(ReplicaStatus("segments", settings.target.url(), state="refused",
+                                           reason="the policy gate refused this target"))
+        else:
+            self._start_shipper(appliance)
         if settings.keys.mode == "escrow":
             self.idle.append(ReplicaStatus(
                 KEYS_DB, "not replicated (escrow)", state="escrow",
