@@ -328,6 +328,8 @@ async def test_api_key_calls_are_audited_with_user_organization_and_purpose(
                           params={**QUERY, "reason": "investigation"})
     assert vague.status == 400
 
+    # Older than a console search may reach (30 days here): never listed.
+    await store_of(appliance).add_read(make_read("OLD4321", first_seen=T0 - timedelta(days=45)))
     recent = await api.get("/api/reads", headers=bearer(key), params=QUERY)
     body = await recent.json()
     assert recent.status == 200 and {r["text"] for r in body["reads"]} == {"7ABC123", "8XYZ999"}

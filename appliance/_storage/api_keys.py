@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import sqlite3
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from . import Store
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "alprbox"
 _KEY = re.compile(r"alprbox_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
@@ -148,9 +151,14 @@ class ApiKeyRecords:
         key = await self.get(key_id)
         if key is None or not key.usable(now):
             return None
-        await self._store.write(
-            lambda c: c.execute(
-                "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (_iso(now), key_id)
+        try:
+            await self._store.write(
+                lambda c: c.execute(
+                    "UPDATE api_keys SET last_used_at = ? WHERE key_id = ?", (_iso(now), key_id)
+                )
             )
-        )
+        except sqlite3.Error as err:
+            # Only a convenience for the account page; the call's audit record is what counts
+            # (and fails closed on its own when the disk is full).
+            logger.warning("API key %s: could not note its last use: %s", key_id, err)
         return key

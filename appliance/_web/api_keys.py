@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from .._config import PolicySettings
 from .._search import (
     SearchRefused,
     check_case_number,
@@ -164,7 +165,7 @@ async def api_reads(request: web.Request, caller: ApiPrincipal) -> web.Response:
 
 
 async def _recent(
-    store: Store, user: User, raw: dict[str, Any], policy: Any, now: datetime,
+    store: Store, user: User, raw: dict[str, Any], policy: PolicySettings, now: datetime,
     caller: ApiPrincipal, limit: int,
 ) -> dict[str, Any]:
     """The newest reads: the same rules and the same ``search`` access record as a search."""
@@ -180,13 +181,16 @@ async def _recent(
         await record_refusal(store, user, "search", {**raw, "limit": limit}, str(err), policy,
                              now, caller.via())
         raise
-    reads = await store.recent_reads(limit)
+    # No further back than a console search may reach.
+    earliest = now - timedelta(days=policy.search_max_days)
+    reads = [r for r in await store.recent_reads(limit) if r.first_seen >= earliest]
     reason = " ".join(str(raw["reason"]).split())
     await store.record_event("search", user.username, {
         "username": user.username,
         "organization": user.organization.strip() or "(none on the account)",
         "requested_at": now.astimezone(UTC).isoformat(timespec="seconds"),
-        "query": {"mode": "recent", "limit": str(limit)},
+        "query": {"mode": "recent", "limit": str(limit),
+                  "start": earliest.astimezone(UTC).isoformat(timespec="seconds")},
         "purpose": purpose, "case_number": case_number, "reason": reason,
         "results": len(reads), "truncated": False, "policy_version": policy.version(),
         **caller.via(),
