@@ -507,3 +507,23 @@ async def test_an_api_key_opens_no_route_outside_the_api(
         assert response.status != 500, (method, path)
         assert response.status != 200 or (method, path) in PUBLIC_200, (method, path)
     assert await events(appliance, "search") == []
+
+
+async def test_a_key_needs_its_own_secret_and_only_its_owner_revokes_it(
+    client: Client, aiohttp_client: MakeClient, appliance: Appliance
+) -> None:
+    store = store_of(appliance)
+    await add_user(appliance, "officer", "operator", PASSWORD)
+    new = await store.identity.api_keys.create("officer", "cad", "officer", appliance.clock.now())
+    now = appliance.clock.now()
+    assert (await store.identity.api_keys.check(new.token, now)) is not None
+    forged = new.token[:21] + ("A" if new.token[21] != "A" else "B") + new.token[22:]
+    assert await store.identity.api_keys.check(forged, now) is None  # right id, wrong secret
+    other = f"alprbox_{'0' * 12}_{new.token[21:]}"
+    assert await store.identity.api_keys.check(other, now) is None  # unknown id, same secret
+    # Another user cannot revoke it through their own account page.
+    token = await signed_in(client, appliance, "someone", "operator")
+    response = await post(client, f"/account/api-keys/{new.key.key_id}/revoke", token)
+    assert response.status == 404
+    assert (await store.identity.api_keys.check(new.token, now)) is not None
+    assert await events(appliance, "api_key.revoked") == []
