@@ -478,6 +478,13 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return run_policy(args)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``alprbox export``: an approved request's data to an exporter; appliance/_sharing/cli.py."""
+    from ._sharing.cli import run_export_command
+
+    return run_export_command(args)
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     """``alprbox restore``: a site's replica into a new directory (see _replication/restore)."""
     from ._replication.cli import run_restore

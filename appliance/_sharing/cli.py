@@ -14,10 +14,12 @@ from typing import Any
 
 from .evidence import EvidenceError
 from .evidence_cli import add_evidence_parser, cmd_evidence_verify, export_evidence
+from .export_cli import ExportError, add_export_parser, run_export
 
 
 def add_sharing_parsers(sub: Any, config_default: str | None) -> None:
     add_evidence_parser(sub, config_default)
+    add_export_parser(sub, config_default)
     policy = sub.add_parser("policy", help="the posted usage and privacy policy")
     actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = actions.add_parser(
@@ -75,3 +77,20 @@ def run_policy(args: argparse.Namespace) -> int:
 
     config, host, data_dir = _site(args)
     return int(asyncio.run(run_policy_check(args, config, host, data_dir)))
+
+
+def run_export_command(args: argparse.Namespace) -> int:
+    from .._crypto import MasterKeyError
+    from .._storage.audit import AuditKeyError
+
+    config, host, data_dir = _site(args)
+    try:
+        result = asyncio.run(run_export(args, config, host, data_dir))
+    except (ExportError, MasterKeyError, AuditKeyError) as err:
+        print(f"export refused: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"delivery {result['delivery_id']}: {result['reads']} read(s), {result['status']}")
+    return 0 if not result["status"].startswith(("dead", "pending")) else 1

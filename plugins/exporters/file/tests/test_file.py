@@ -75,3 +75,64 @@ async def test_unwritable_medium_is_retried_not_lost(tmp_path: Path) -> None:
         row = await outbox.records.get(delivery_id)
         assert row is not None and row.status == "pending" and "cannot write" in (
             row.last_error or "")
+
+
+# -- an approved request exported from the command line, through the real gate ---------------
+
+SHARING = {"enabled": True, "agencies": [{
+    "name": "Berkeley Police Department", "ori": "CA0010300", "kind": "city police",
+    "approved_by": "Chief of Police", "approved_on": "2026-01-02", "expires": "2026-12-31"}]}
+
+
+async def test_alprbox_export_writes_only_what_the_approved_request_covers(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    import yaml
+
+    from appliance._policy.gate import ShareRequest, ShareScope, gate_for
+    from appliance.models import PlateRead
+
+    data, media = tmp_path / "box", tmp_path / "usb"
+    now = datetime.now(UTC)
+    exporters = [{"type": "file", "name": "usb", "directory": str(media), "format": "csv"}]
+    async with make_appliance(data, plugins=[plugin], clock=FakeClock(now), config={
+            "sharing": SHARING, "exporters": exporters}) as box:
+        assert box.store is not None
+        for plate in ("7ABC123", "8XYZ999"):
+            await box.store.add_read(PlateRead(
+                camera="north-gate", text=plate, confidence=0.9, first_seen=now,
+                last_seen=now, box=(1, 2, 3, 4)))
+        records = gate_for(box.store, box.config.root, box.clock).records
+        request = ShareRequest(agency="Berkeley Police Department", ori="CA0010300",
+                               person="Det. Lee", purpose="homicide", case_number="26-004321",
+                               scope=ShareScope(plates=("7ABC123",)))
+        ids = {}
+        for status in ("approved", "revoked"):
+            ids[status] = await records.create(
+                "request", {"request": request.as_dict(), "channels": ["export"]}, "lee",
+                box.clock.now(), status=status, decided_by="chief",
+                expires_at=box.clock.now() + timedelta(days=30))
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({"sharing": SHARING, "exporters": exporters,
+                                    "keys": {"master_key_file": str(tmp_path / "box.key")}}))
+
+    async def export(approval: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "appliance", "export", "--config", str(site), "--data-dir",
+            str(data), "--approval", approval, "--exporter", "usb", "--deliver-now", "--json"],
+            capture_output=True, text=True, timeout=120)
+
+    refused = await export(ids["revoked"])
+    assert refused.returncode == 1 and "policy gate refused" in refused.stderr
+    assert not media.exists()
+    done = await export(ids["approved"])
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "delivered" and result["reads"] == 1
+    text = (media / f"{result['delivery_id']}.csv").read_text()
+    assert "7ABC123" in text and "8XYZ999" not in text
