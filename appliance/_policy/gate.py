@@ -261,6 +261,9 @@ class PolicyGate:
 
     def _denylist(self, request: ShareRequest, found: _Findings) -> None:
         found.denylisted(denylist.match_text(request.agency, "agency"))
+        _, embedded = _split_ori(request.agency)
+        if embedded:
+            found.denylisted(denylist.match_ori(embedded, "agency"))
         if request.ori:
             found.denylisted(denylist.match_ori(request.ori, "ori"))
         if request.email:
@@ -277,6 +280,9 @@ class PolicyGate:
         for i, recipient in enumerate(request.recipients):
             where = f"recipients[{i}]"
             found.denylisted(denylist.match_text(recipient.name, f"{where}.name"))
+            _, embedded = _split_ori(recipient.name)
+            if embedded:
+                found.denylisted(denylist.match_ori(embedded, f"{where}.name"))
             if recipient.ori:
                 found.denylisted(denylist.match_ori(recipient.ori, f"{where}.ori"))
             if recipient.email:
@@ -295,6 +301,9 @@ class PolicyGate:
     def _agency(
         self, found: _Findings, where: str, today: Any, *, name: str, ori: str | None
     ) -> ApprovedAgency | None:
+        if not ori:
+            # "Oakland Police Department (CA0010900)": the ORI written into the name counts.
+            name, ori = _split_ori(name)
         if ori:
             for problem in ori_problems(ori):
                 found.deny(f"{where}: {problem}", f"registry:{where}:not-california:{ori}")
@@ -574,10 +583,14 @@ class PolicyGate:
         )
 
     def _resolve(self, recipient: Recipient) -> ApprovedAgency | None:
-        if recipient.ori:
-            return self.registry.by_ori(recipient.ori)
-        if recipient.name.strip():
-            return self.registry.by_name(recipient.name)
+        """The registry entry a party names (by ORI, name, or its address's domain)."""
+        name, ori = recipient.name.strip(), recipient.ori
+        if not ori and name:
+            name, ori = _split_ori(name)
+        if ori:
+            return self.registry.by_ori(ori)
+        if name:
+            return self.registry.by_name(name)
         address = recipient.email or recipient.url
         return self.registry.by_domain(address) if address else None
 
