@@ -146,6 +146,12 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     from . import replication
 
     r.add_get("/replication", replication.replication_page)
+    # Retention and legal holds (issue 5, lifecycle): administrators, supervisors, auditors.
+    from . import retention
+
+    r.add_get("/retention", retention.retention_page)
+    r.add_post("/retention/holds", retention.hold_create)
+    r.add_post("/retention/holds/release", retention.hold_release)
     # Sharing requests and standing approvals (issue 7 part A, the policy gate).
     from . import sharing
 
