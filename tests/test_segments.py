@@ -136,3 +136,23 @@ async def test_a_failed_segment_write_fails_the_read_not_the_store(
     await store.add_read(ok)
     assert await store.get_crop(ok.id) == ok.crop_jpeg
     await store.close()
+
+
+async def test_location_is_kept_inside_the_encrypted_read(tmp_path: Path, master: bytes) -> None:
+    from appliance import models
+
+    location_cls = getattr(models, "Location", None)
+    if location_cls is None:
+        pytest.skip("PlateRead has no location yet")
+    fix = T0 - timedelta(seconds=1)
+    read = a_read("GPS0001")
+    read = PlateRead(**{**{f: getattr(read, f) for f in read.__dataclass_fields__},
+                        "location": location_cls(lat=37.871234, lon=-122.272345, fix_time=fix)})
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    await store.add_read(read)
+    [back] = await store.find_plate("GPS0001")
+    assert back.location == read.location
+    await store.close()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert b"37.871234" not in path.read_bytes() and b"122.272345" not in path.read_bytes()
