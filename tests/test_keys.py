@@ -230,3 +230,22 @@ async def test_cli_rotate_is_audited(tmp_path: Path) -> None:
     assert event["detail"]["data_keys"] >= 3
     assert [r.text for r in await store.find_plate("CLI4567")] == ["CLI4567"]
     await store.close()
+
+
+async def test_a_database_that_skipped_migration_7_gets_it(tmp_path: Path) -> None:
+    """Development databases moved past 7 by a later migration before 0007 existed."""
+    from appliance._storage import migrations
+
+    db = tmp_path / "alprbox.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    for number, sql in migrations():
+        if number != 7:
+            for statement in sql.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+    conn.execute(f"PRAGMA user_version = {migrations()[-1][0]}")
+    conn.close()
+    store = await Store.open(db, FieldCipher(os.urandom(32)))
+    await store.add_read(a_read("SKIP777"))
+    assert await store.get_crop((await store.find_plate("SKIP777"))[0].id) == b"crop-of-SKIP777"
+    await store.close()

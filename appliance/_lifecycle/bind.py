@@ -28,8 +28,32 @@ def _meta(conn: sqlite3.Connection, key: str) -> bytes | None:
     return None if row is None else bytes(row[0])
 
 
+def ensure_lifecycle_schema(conn: sqlite3.Connection) -> None:
+    """Apply migration 0007 to a database that skipped it.
+
+    Migrations run by ``user_version``; a development database already moved past 7 by a
+    later-numbered migration written at the same time (0008, 0010) never ran 0007.
+    """
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'images'").fetchone():
+        return
+    from .._storage import migrations
+
+    [sql] = [text for number, text in migrations() if number == 7]
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in sql.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    logger.warning("Database had skipped migration 0007 (lifecycle); applied it now")
+
+
 def bind_keyring(conn: sqlite3.Connection, db_path: Path, cipher: FieldCipher) -> KeyRing:
     """Open (or create) ``keys.db`` beside the database and attach ``cipher`` to it."""
+    ensure_lifecycle_schema(conn)
     keys_path = db_path.parent / KEYS_DB
     bound = _meta(conn, "keyring_id")
     legacy_check = _meta(conn, "key_check")
