@@ -17,6 +17,8 @@ It provides:
   :class:`FakeHotlist`, registered by the ``fakes`` plugin module (:data:`FAKES`).
 * :class:`CameraConformance` — subclass it in your tests and give it ``camera_plugin`` and
   ``camera_settings`` fixtures; it checks your camera behaves as the host expects.
+  :class:`ExporterConformance` does the same for exporters (``exporter_plugin``,
+  ``exporter_settings``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, R
 __all__ = [
     "FAKES",
     "CameraConformance",
+    "ExporterConformance",
     "FakeCamera",
     "FakeClock",
     "FakeHotlist",
@@ -404,3 +407,123 @@ class CameraConformance:
             assert status.frames >= self.frames_to_check, (
                 f"host saw {status.frames} frames; camera state {status.state}: {status.error}"
             )
+
+
+class ExporterConformance:
+    """What every exporter plugin must do. Subclass it and provide two fixtures:
+
+    * ``exporter_plugin``: the plugin module (or object) whose hook registers the exporter;
+    * ``exporter_settings``: a settings dict for a destination that works in the test (a
+      temporary directory, a receiver on loopback).
+
+    It checks the settings contract, that the exporter declares a known channel, takes a
+    :class:`~appliance.base.Delivery` twice without harm (idempotent on ``delivery.id``), closes
+    twice safely, receives no store, and delivers through a real host's outbox.
+    """
+
+    @pytest.fixture
+    def exporter_class(
+        self, exporter_plugin: Any, exporter_settings: dict[str, Any]
+    ) -> type[Exporter]:
+        host = create_plugin_host(discover=False, plugins=[exporter_plugin])
+        failed = [s for s in host.statuses if s.status != "ok"]
+        assert not failed, f"plugin did not load: {failed[0].error}"
+        cls = host.type_for("exporter", exporter_settings["type"])
+        assert cls is not None, f"no exporter type {exporter_settings['type']!r} registered"
+        return cls
+
+    @pytest.fixture
+    def exporter(
+        self, exporter_class: type[Exporter], exporter_settings: dict[str, Any], tmp_path: Path
+    ) -> Exporter:
+        import logging
+
+        settings = exporter_class.settings_model.model_validate(exporter_settings)
+        return exporter_class(
+            settings, PluginContext(logging.getLogger("conformance"), tmp_path, FakeClock())
+        )
+
+    @staticmethod
+    def sample_delivery(channel: str, name: str = "conformance") -> Delivery:
+        import uuid
+
+        from ._sharing.payload import freeze
+        from .base import Recipient
+
+        at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        return Delivery(
+            id=uuid.uuid4().hex, exporter=name, approval_id="conformance", channel=channel,
+            recipient=Recipient("Conformance Test Agency", "CA0000000"),
+            purpose="stolen vehicle", case_number="26-000001", created_at=at,
+            payload=freeze({"kind": "reads", "reads": [
+                {"read_id": "r1", "plate": "TEST123", "seen_at": at.isoformat()}]}),
+            files=freeze({"records/r1.json": b"{}"}),
+        )
+
+    def test_settings_reject_unknown_keys(
+        self, exporter_class: type[Exporter], exporter_settings: dict[str, Any]
+    ) -> None:
+        from pydantic import ValidationError
+
+        with pytest.raises(ValidationError):
+            exporter_class.settings_model.model_validate({**exporter_settings, "no_such_key": 1})
+
+    def test_settings_fields_are_documented(self, exporter_class: type[Exporter]) -> None:
+        model = exporter_class.settings_model
+        own = set(model.model_fields) - set(ExporterSettings.model_fields)
+        undocumented = [n for n in own if not model.model_fields[n].description]
+        assert not undocumented, f"settings without a description: {undocumented}"
+
+    def test_channel_is_one_the_gate_knows(self, exporter_class: type[Exporter]) -> None:
+        from ._policy.gate import CHANNELS
+
+        assert exporter_class.channel in CHANNELS and exporter_class.channel != "replication"
+
+    async def test_delivers_and_is_idempotent(self, exporter: Exporter) -> None:
+        delivery = self.sample_delivery(exporter.channel, exporter.settings.name)
+        try:
+            await exporter.deliver(delivery)
+            await exporter.deliver(delivery)  # a retry after a lost answer
+        finally:
+            await exporter.close()
+
+    async def test_close_is_safe_twice(self, exporter: Exporter) -> None:
+        await exporter.close()
+        await exporter.close()
+
+    def test_gets_no_store(self, exporter: Exporter) -> None:
+        import dataclasses
+
+        names = {f.name for f in dataclasses.fields(exporter.context)}
+        assert not names & {"store", "cipher", "appliance", "gate", "outbox"}
+        assert not any(type(v).__name__ in ("Store", "FieldCipher", "Appliance")
+                       for v in vars(exporter).values())
+
+    async def test_delivers_through_the_host_outbox(
+        self, exporter_plugin: Any, exporter_settings: dict[str, Any], tmp_path: Path
+    ) -> None:
+        from ._sharing.authority import Authorization
+
+        settings = {**exporter_settings, "name": "conformance"}
+        extra = [] if exporter_plugin is FAKES else [exporter_plugin]  # the fakes are in
+        async with make_appliance(tmp_path / "box", plugins=extra,
+                                  config={"exporters": [settings]}) as box:
+            assert box.sharing is not None
+            outbox = box.sharing.outbox
+            channel = outbox.exporters["conformance"][0].channel
+            sample = self.sample_delivery(channel)
+            auth = Authorization("conformance", channel, sample.recipient, sample.purpose,
+                                 sample.case_number, "conformance test")
+
+            class Approves:
+                async def authorize_delivery(self, approval_id: str, *, exporter: str,
+                                             channel: str, actor: str) -> Authorization:
+                    return auth
+
+            outbox.authority = Approves()
+            delivery_id = await outbox.enqueue(auth, "conformance", sample.payload,
+                                               files=sample.files, actor="conformance")
+            await outbox.deliver_due("conformance")
+            row = await outbox.records.get(delivery_id)
+            assert row is not None
+            assert row.status == "delivered", f"not delivered: {row.last_error}"

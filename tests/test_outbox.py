@@ -25,7 +25,13 @@ from appliance._sharing.payload import reads_payload
 from appliance._storage import Store
 from appliance.base import Delivery, Exporter, PluginContext, Recipient
 from appliance.models import PlateRead
-from appliance.testing import FakeClock, RecordingExporter, make_appliance
+from appliance.testing import (
+    FAKES,
+    ExporterConformance,
+    FakeClock,
+    RecordingExporter,
+    make_appliance,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AGENCY = Recipient(agency="Oakland Police Department", ori="CA0010900",
@@ -371,3 +377,13 @@ async def test_outbox_page_shows_waiting_and_dead_letters(
         await add_user(box, "op", "operator")
         await login_as(client, "op", "correct horse 42")
         assert (await client.get("/outbox")).status == 403
+
+
+class TestRecordingExporterConformance(ExporterConformance):
+    @pytest.fixture
+    def exporter_plugin(self) -> object:
+        return FAKES
+
+    @pytest.fixture
+    def exporter_settings(self) -> dict[str, Any]:
+        return {"type": "recording", "name": "recorder"}

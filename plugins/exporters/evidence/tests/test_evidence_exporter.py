@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alprbox_exporter_evidence import plugin
@@ -13,7 +14,7 @@ from appliance._sharing.authority import Authorization, DeliveryRefused, Scope
 from appliance._sharing.evidence import EvidenceError, queue_evidence, verify_package
 from appliance.base import Recipient
 from appliance.models import PlateRead
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import ExporterConformance, FakeClock, make_appliance
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -62,3 +63,14 @@ async def test_package_written_to_media_verifies(tmp_path: Path, as_zip: bool) -
     report = verify_package(package)
     assert report.ok, report.problem
     assert report.case_number == "26-000042"
+
+
+class TestEvidenceConformance(ExporterConformance):
+    @pytest.fixture
+    def exporter_plugin(self) -> object:
+        return plugin
+
+    @pytest.fixture(params=[False, True])
+    def exporter_settings(self, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+        return {"type": "evidence", "name": "media", "directory": str(tmp_path / "media"),
+                "zip": request.param}

@@ -7,12 +7,14 @@ import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alprbox_exporter_file import plugin
 
 from appliance._sharing.authority import Authorization, DeliveryRefused
 from appliance.base import Recipient
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import ExporterConformance, FakeClock, make_appliance
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 AUTH = Authorization(approval_id="req-3", channel="export",
@@ -136,3 +138,14 @@ async def test_alprbox_export_writes_only_what_the_approved_request_covers(
     assert result["status"] == "delivered" and result["reads"] == 1
     text = (media / f"{result['delivery_id']}.csv").read_text()
     assert "7ABC123" in text and "8XYZ999" not in text
+
+
+class TestFileConformance(ExporterConformance):
+    @pytest.fixture
+    def exporter_plugin(self) -> object:
+        return plugin
+
+    @pytest.fixture(params=["csv", "json"])
+    def exporter_settings(self, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
+        return {"type": "file", "name": "usb", "directory": str(tmp_path / "media"),
+                "format": request.param}

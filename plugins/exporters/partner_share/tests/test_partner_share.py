@@ -19,7 +19,7 @@ from appliance._appliance import Appliance
 from appliance._policy.gate import ShareRequest, gate_for
 from appliance._sharing.partner import run_partner_query
 from appliance.models import PlateRead
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import ExporterConformance, FakeClock, make_appliance
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "partner-shared-secret"
@@ -143,3 +143,16 @@ async def test_a_revoked_partner_gets_no_answer(
         decisions = await box.store.events(5, kind="share.decision")
         assert decisions and decisions[0]["detail"]["allowed"] is False
     assert p.answers == []
+
+
+class TestPartnerShareConformance(ExporterConformance):
+    @pytest.fixture
+    def exporter_plugin(self) -> object:
+        return plugin
+
+    @pytest.fixture
+    def exporter_settings(self, partner: tuple[Partner, str],
+                          monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        monkeypatch.setenv("HAYWARD_SECRET", SECRET)
+        return {"type": "partner_share", "name": "hayward", "url": partner[1],
+                "secret": "env:HAYWARD_SECRET"}

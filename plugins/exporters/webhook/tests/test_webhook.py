@@ -19,7 +19,7 @@ from alprbox_exporter_webhook import plugin
 from appliance._sharing.authority import Authorization, DeliveryRefused
 from appliance._sharing.outbox import Outbox
 from appliance.base import Recipient
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import ExporterConformance, FakeClock, make_appliance
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = "s3cret-shared-with-oakland"
@@ -143,3 +143,16 @@ async def test_wrong_secret_is_refused_by_the_receiver(
         row = await outbox.records.get(delivery_id)
         assert row is not None and "signature" in (row.last_error or "")
     assert rec.seen == [] and rec.bad_signatures == 1
+
+
+class TestWebhookConformance(ExporterConformance):
+    @pytest.fixture
+    def exporter_plugin(self) -> object:
+        return plugin
+
+    @pytest.fixture
+    def exporter_settings(self, receiver: tuple[Receiver, str],
+                          monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+        monkeypatch.setenv("OAKLAND_HOOK_SECRET", SECRET)
+        return {"type": "webhook", "name": "oakland", "url": receiver[1],
+                "secret": "env:OAKLAND_HOOK_SECRET"}
