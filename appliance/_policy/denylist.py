@@ -75,14 +75,16 @@ AGENCY_PHRASES: dict[str, tuple[str, ...]] = {
     ),
     _HSI: (
         "hsi", "icehsi", "dhshsi", "homeland security investigations",
-        "homeland security investigation", "homeland security task force",
+        "homeland security investigation", "homeland security task force", "hstf",
     ),
     _CBP: (
         "cbp", "uscbp", "dhscbp", "customs border protection", "customs border patrol",
-        "customs", "us customs service", "customs service", "tecs", "cbp one",
+        "customs", "us customs service", "customs service", "tecs", "cbp one", "aduanas",
+        "aduana", "aduanas proteccion fronteriza", "proteccion fronteriza",
     ),
     _USBP: (
         "usbp", "borderpatrol", "border patrol", "bortac", "borstar", "border patrol agent",
+        "patrulla fronteriza", "migra",
         "border patrol sector", "border agent", "border agents",
     ),
     _OFO: ("ofo", "cbpofo", "office field operations"),
@@ -122,6 +124,8 @@ PURPOSE_PHRASES: dict[str, tuple[str, ...]] = {
         "immigration detainer", "i 247", "i247", "i 200", "i 205", "naturalization",
         "green card", "citizenship status", "immigration status", "legal status",
         "residency status", "asylum", "asylee", "refugee status", "daca", "tps holder",
+        "estatus migratorio", "situacion migratoria", "deportar", "indocumentado",
+        "indocumentados",
         "sanctuary violation", "8 usc 1325", "8 usc 1326", "8 usc 1357",
     ),
 }  # fmt: skip

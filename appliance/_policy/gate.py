@@ -33,6 +33,7 @@ from .._storage.sharing import SharingRecords, SharingRow
 from . import denylist
 from .agencies import AgencyRegistry, ori_problems, owns_domain
 from .chain import ChainVerifier
+from .normalize import mixed_script_words
 
 if TYPE_CHECKING:
     from .._config import ApprovedAgency, RootConfig
@@ -297,6 +298,25 @@ class PolicyGate:
             ("scope", request.scope.description),
         ):
             found.denylisted(denylist.match_text(text, where))
+        self._spoofs(request, found)
+
+    def _spoofs(self, request: ShareRequest, found: _Findings) -> None:
+        """Refuse words that mix scripts: a look-alike spelling hides what a word says."""
+        texts = [("agency", request.agency), ("person", request.person),
+                 ("purpose", request.purpose), ("reason", request.reason),
+                 ("case_number", request.case_number), ("scope", request.scope.description),
+                 ("email", request.email or "")]
+        texts += [(f"on_behalf_of[{i}]", t) for i, t in enumerate(request.on_behalf_of)]
+        for i, r in enumerate(request.recipients):
+            texts += [(f"recipients[{i}]", r.name), (f"recipients[{i}]", r.email or ""),
+                      (f"recipients[{i}]", r.url or "")]
+        for where, text in texts:
+            for word in mixed_script_words(text):
+                found.deny(
+                    f"{where} {text!r} spells {word!r} with letters of different scripts "
+                    "(a look-alike spelling); write it in plain letters",
+                    f"spoof:{where}:mixed-script",
+                )
 
     def _agency(
         self, found: _Findings, where: str, today: Any, *, name: str, ori: str | None

@@ -30,6 +30,18 @@ CONFUSABLES: dict[str, str] = {
     "ϲ": "c", "ϳ": "j", "ϒ": "y",
     # Armenian / other look-alikes seen in spoofed names
     "օ": "o", "ɾ": "r", "ℓ": "l",
+    # Cherokee capitals (case folding leaves them as they are)
+    "Ꭺ": "a", "Ᏼ": "b", "Ꮯ": "c", "Ꭰ": "d", "Ꭼ": "e", "Ꮐ": "g", "Ꮋ": "h", "Ꭵ": "i",
+    "Ꭻ": "j", "Ꮶ": "k", "Ꮮ": "l", "Ꮇ": "m", "Ꮻ": "o", "Ꮲ": "p", "Ꮢ": "r", "Ꮪ": "s",
+    "Ꭲ": "t", "Ꮩ": "v", "Ꮤ": "w", "Ꮓ": "z",
+    # Lisu
+    "ꓮ": "a", "ꓐ": "b", "ꓚ": "c", "ꓓ": "d", "ꓰ": "e", "ꓝ": "f", "ꓖ": "g", "ꓧ": "h",
+    "ꓲ": "i", "ꓙ": "j", "ꓗ": "k", "ꓡ": "l", "ꓟ": "m", "ꓠ": "n", "ꓳ": "o", "ꓑ": "p",
+    "ꓣ": "r", "ꓢ": "s", "ꓔ": "t", "ꓴ": "u", "ꓦ": "v", "ꓪ": "w", "ꓫ": "x", "ꓬ": "y",
+    "ꓜ": "z",
+    # Coptic
+    "ⲁ": "a", "ⲃ": "b", "ⲥ": "c", "ⲇ": "d", "ⲉ": "e", "ⲓ": "i", "ⲕ": "k", "ⲙ": "m",
+    "ⲛ": "n", "ⲟ": "o", "ⲣ": "p", "ⲧ": "t", "ⲩ": "y", "ⲭ": "x",
 }  # fmt: skip
 
 #: Digits and symbols used for letters inside a word (only applied to tokens that mix letters
@@ -142,3 +154,18 @@ def edit_distance_at_most_one(a: str, b: str) -> bool:
 def compact(text: str) -> str:
     """All tokens run together: "U.S. Border-Patrol" gives "usborderpatrol" (name comparison)."""
     return "".join(tokens(text))
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+
+
+def mixed_script_words(text: str) -> list[str]:
+    """Words that mix letters of different scripts ("Oаkland" with a Cyrillic "а"): a real
+    agency or officer does not spell so; a look-alike spoof does (Unicode UTS #39)."""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    found = []
+    for word in _LETTERS.findall(text):
+        scripts = {unicodedata.name(ch, "UNKNOWN").split()[0] for ch in word}
+        if len(scripts) > 1:
+            found.append(word)
+    return found
