@@ -176,6 +176,7 @@ def test_a_registry_of_california_agencies_loads() -> None:
     ({"name": "\u0406\u0421\u0415 San Francisco"}, 11, "name", "denylist"),
     ({"name": "Border Patrol El Centro Sector"}, 11, "name", "denylist"),
     ({"name": "Federal Bureau of Investigation"}, 11, "name", "federal"),
+    ({"name": "O\u0430kland Police Department"}, 11, "name", "different scripts"),
     ({"ori": "VTINS07S0"}, 12, "ori", "denylist"),
     ({"ori": "CAINS0000"}, 12, "ori", "denylist"),
     ({"ori": "NV0020000"}, 12, "ori", "not a California ORI"),

@@ -16,7 +16,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from . import denylist
-from .normalize import compact, fold, tokens
+from .normalize import compact, fold, mixed_script_words, tokens
 
 if TYPE_CHECKING:
     from .._config import ApprovedAgency, SharingSettings
@@ -108,6 +108,11 @@ def ori_problems(ori: str) -> list[str]:
 def name_problems(name: str) -> list[str]:
     """Why ``name`` cannot be a registry agency's name (empty when it can)."""
     problems = [h.reason() for h in denylist.match_text(name, "agency name")]
+    for word in mixed_script_words(name):
+        problems.append(
+            f"agency name {name!r} spells {word!r} with letters of different scripts (a "
+            "look-alike spelling); write it in plain letters"
+        )
     federal = federal_name(name)
     if federal is not None:
         problems.append(
