@@ -13,7 +13,9 @@ Each phase keeps ``--writers`` coroutines storing reads with a ``--crop-kb`` cro
 ``--seconds`` and reports acknowledged reads per second. Lag: five times a second a read's commit
 time is noted; its lag is the time until the target holds the first LTX file litestream made after
 that commit (the local txid from litestream's metrics, the target's highest txid from listing it).
-That includes litestream's WAL polling, the sync interval (1 s) and the upload.
+That includes litestream's WAL polling, the sync interval (1 s) and the upload. CPU per read
+(this process, and litestream from /proc) is printed too: on a shared machine it is steadier than
+the wall-clock rate.
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def a_read(n: int, crop: bytes) -> PlateRead:
         last_seen=now + timedelta(milliseconds=300), box=(10, 20, 160, 48),
         candidates=(PlateCandidate(plate, 0.9),), frames=3, crop_jpeg=crop,
     )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -185,16 +196,25 @@ async def phase(name: str, root: Path, site: str, args: argparse.Namespace,
                 probe.commits.append(now)
                 next_sample = now + 0.2
 
+    pids = [p.status.pid for p in box.replication.processes] if box.replication else []
+    litestream_before = sum(cpu_seconds(pid) for pid in pids if pid)
+    cpu_before = time.process_time()
     started = time.monotonic()
     await asyncio.gather(*(writer(w) for w in range(args.writers)))
     elapsed = time.monotonic() - started
+    box_cpu = time.process_time() - cpu_before
     if probe is not None:
-        await asyncio.sleep(5)  # let the last samples arrive
+        await asyncio.sleep(5)  # let the last samples arrive (and litestream ship them)
+    litestream_cpu = sum(cpu_seconds(pid) for pid in pids if pid) - litestream_before
     stop.set()
     await asyncio.gather(*tasks)
     await box.stop()
-    result: dict[str, Any] = {"phase": name, "reads": count, "seconds": round(elapsed, 2),
-                              "reads_per_s": round(count / elapsed, 1)}
+    result: dict[str, Any] = {
+        "phase": name, "reads": count, "seconds": round(elapsed, 2),
+        "reads_per_s": round(count / elapsed, 1),
+        "box_cpu_ms_per_read": round(1000 * box_cpu / count, 3),
+        "litestream_cpu_ms_per_read": round(1000 * litestream_cpu / count, 3),
+    }
     if probe is not None:
         lags = probe.lags()
         result.update({
@@ -268,6 +288,10 @@ def main() -> int:
         if r.get("lag_samples"):
             line += (f"  lag p50 {r['lag_p50_s']:.2f} s  p99 {r['lag_p99_s']:.2f} s  "
                      f"max {r['lag_max_s']:.2f} s  ({r['lag_samples']} samples)")
+        cpu = r["box_cpu_ms_per_read"] + r["litestream_cpu_ms_per_read"]
+        line += (f"\n        CPU per read: box {r['box_cpu_ms_per_read']:.3f} ms + litestream "
+                 f"{r['litestream_cpu_ms_per_read']:.3f} ms = {cpu:.3f} ms "
+                 f"({1000 / cpu:.0f} reads per CPU-second)")
         print(line)
     return 0
 

@@ -198,7 +198,7 @@ def _inspect(job: LitestreamJob, path: Path) -> RestoredDatabase:
         integrity = ", ".join(r[0] for r in conn.execute("PRAGMA integrity_check").fetchall())
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            " ORDER BY name")]
+            " AND name NOT LIKE '\\_litestream%' ESCAPE '\\' ORDER BY name")]
         rows = {t: int(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
                 for t in tables}
     finally:
