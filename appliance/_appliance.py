@@ -124,7 +124,10 @@ class Appliance:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         root = self.config.root
         # The master key lives outside the data directory (issue 5, keyprovider.py).
-        self.cipher = FieldCipher(load_master_key(root.keys, self.data_dir, root.site.name))
+        self.cipher = FieldCipher(
+            load_master_key(root.keys, self.data_dir, root.site.name),
+            root.keys.city_public_bytes(),
+        )
         # Refuse a missing-permission or wrong signing key now, not at the first login.
         load_signing_key(signing_key_path(self.data_dir / DB_NAME), create=True)
         self.store = await Store.open(self.data_dir / DB_NAME, self.cipher)

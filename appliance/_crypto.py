@@ -128,10 +128,12 @@ class FieldCipher:
     store's keys.db, after which every value is encrypted under a data key from there.
     """
 
-    def __init__(self, master_key: bytes) -> None:
+    def __init__(self, master_key: bytes, city_public_key: bytes | None = None) -> None:
         if len(master_key) != _KEY_BYTES:
             raise ValueError("master key must be 32 bytes")
         self._master = master_key
+        #: opt-in: data keys are also sealed to this city X25519 key (docs/data-lifecycle.md)
+        self.city_public_key = city_public_key
         # The scheme of stores written before keys.db: subkeys derived from the master key.
         self._legacy_field = derive(master_key, b"alprbox field encryption v1")
         self._legacy_index = derive(master_key, b"alprbox plate index v1")
@@ -139,6 +141,7 @@ class FieldCipher:
         self._legacy_aead = AESGCM(self._legacy_field)
         self._index_key = self._legacy_index
         self._ring: KeyRing | None = None
+        self._readonly = False
 
     @property
     def key_check(self) -> bytes:
@@ -165,6 +168,12 @@ class FieldCipher:
         self._index_key = ring.key(INDEX).raw
         ring.key(RECORDS)
 
+    def attach_readonly(self, ring: KeyRing) -> None:
+        """Decrypt with ``ring``'s keys only (a city's replica view; no key is ever made)."""
+        self._ring = ring
+        self._index_key = ring.key(INDEX, create=False).raw
+        self._readonly = True
+
     def detach(self) -> None:
         if self._ring is not None:
             self._ring.close()
@@ -181,6 +190,8 @@ class FieldCipher:
 
     def encrypt_for(self, klass: str, day: str, plaintext: bytes, associated: bytes) -> bytes:
         """Encrypt under the data key of a retention class and UTC day (created on first use)."""
+        if self._readonly:
+            raise RuntimeError("this cipher only decrypts (a city's read-only replica view)")
         key = self.ring.key(klass, day)
         nonce = secrets.token_bytes(_NONCE_BYTES)
         header = _KEYED_FORMAT + _KEY_ID.pack(key.id)

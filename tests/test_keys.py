@@ -249,3 +249,70 @@ async def test_a_database_that_skipped_migration_7_gets_it(tmp_path: Path) -> No
     await store.add_read(a_read("SKIP777"))
     assert await store.get_crop((await store.find_plate("SKIP777"))[0].id) == b"crop-of-SKIP777"
     await store.close()
+
+
+async def test_city_key_reads_a_replica_until_the_day_is_shredded(tmp_path: Path) -> None:
+    """Opt-in city key: a copy of alprbox.db + keys.db opens with the city's private key alone;
+    after the box purges a day, a fresh copy of keys.db no longer opens that day."""
+    import shutil
+
+    from appliance._crypto import KeyShredded
+    from appliance._lifecycle.city import city_cipher, generate_city_key
+    from appliance._lifecycle.records import read_ad
+
+    private = tmp_path / "city" / "city.key"
+    public = generate_city_key(private)
+    with pytest.raises(FileExistsError):
+        generate_city_key(private)
+    data = tmp_path / "box"
+    clock = FakeClock(T0)
+    config = {"keys": {"city_public_key": public},
+              "retention": {"read_days": 30, "hit_days": 365, "image_days": 7}}
+    async with make_appliance(data, config=config, clock=clock) as box:
+        assert box.store is not None and box.lifecycle is not None
+        read = a_read("CITY123")
+        await box.store.add_read(read)
+        await box.store.record_event("search", "ada", {"plate": "CITY123"})
+
+        def copy(into: Path) -> Path:
+            into.mkdir()
+            for name in ("alprbox.db", KEYS_DB):
+                src = sqlite3.connect(data / name)
+                dst = sqlite3.connect(into / name)
+                src.backup(dst)
+                src.close()
+                dst.close()
+            shutil.copytree(data / "segments", into / "segments")
+            return into
+
+        replica = copy(tmp_path / "replica1")
+        await box.lifecycle.tick(T0 + timedelta(days=31))
+        later = copy(tmp_path / "replica2")
+
+    def read_back(folder: Path) -> bytes:
+        cipher = city_cipher(folder / KEYS_DB, private)
+        conn = sqlite3.connect(folder / "alprbox.db")
+        row = conn.execute(
+            "SELECT id, camera, seen_at, payload FROM reads WHERE plate_index = ?",
+            (cipher.plate_index("CITY123"),),
+        ).fetchone()
+        conn.close()
+        assert row is not None, "the city's plate index does not find the read"
+        return cipher.decrypt(bytes(row[3]), read_ad(row[0], row[1], row[2]))
+
+    assert b"CITY123" in read_back(replica)
+    with pytest.raises(RuntimeError):  # the city view decrypts, it never makes keys
+        city_cipher(replica / KEYS_DB, private).encrypt_for("read", "2026-06-01", b"x", b"")
+    # The box purged the day; its rows are gone, and a copy of the old rows is unreadable with
+    # the new keys.db generation.
+    old_rows = sqlite3.connect(replica / "alprbox.db")
+    payload, seen = old_rows.execute("SELECT payload, seen_at FROM reads").fetchone()
+    old_rows.close()
+    cipher = city_cipher(later / KEYS_DB, private)
+    with pytest.raises(KeyShredded):
+        cipher.decrypt(bytes(payload), read_ad(read.id, read.camera, seen))
+    # Another city's key opens nothing.
+    other = tmp_path / "other.key"
+    generate_city_key(other)
+    with pytest.raises(MasterKeyError, match="another city key"):
+        city_cipher(replica / KEYS_DB, other)

@@ -58,7 +58,9 @@ def bind_keyring(conn: sqlite3.Connection, db_path: Path, cipher: FieldCipher) -
     bound = _meta(conn, "keyring_id")
     legacy_check = _meta(conn, "key_check")
     if bound is not None:
-        ring = KeyRing.open(keys_path, cipher.master_key, create=False)
+        ring = KeyRing.open(
+            keys_path, cipher.master_key, create=False, city_public=cipher.city_public_key
+        )
         if ring.keyring_id != bound.decode():
             ring.close()
             raise MasterKeyError(
@@ -73,7 +75,9 @@ def bind_keyring(conn: sqlite3.Connection, db_path: Path, cipher: FieldCipher) -
             f"the master key does not match the store {db_path}: it was written with "
             "another key. Restore the original key file; the data cannot be read without it"
         )
-    ring = KeyRing.open(keys_path, cipher.master_key, create=True)
+    ring = KeyRing.open(
+        keys_path, cipher.master_key, create=True, city_public=cipher.city_public_key
+    )
     try:
         cipher.attach(ring, legacy_store=legacy)
         conn.execute("BEGIN IMMEDIATE")

@@ -38,6 +38,10 @@ def add_lifecycle_parsers(sub: Any, config_default: str | None) -> None:
     )
     status = keys_sub.add_parser("status", help="where the master key is, data keys per class")
     _common(status, config_default)
+    keygen = keys_sub.add_parser(
+        "city-keygen", help="make a city key pair for reading replicas (keys.city_public_key)"
+    )
+    keygen.add_argument("--out", type=Path, required=True, help="private key file (0600)")
 
     retention = sub.add_parser("retention", help="what is kept until when; purge due data")
     ret_sub = retention.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
@@ -93,6 +97,17 @@ def _open(args: argparse.Namespace) -> tuple[Any, Path]:
 
 def run_lifecycle(args: argparse.Namespace) -> int:
     """Entry point of the three commands; exit 2 on a key problem or bad input."""
+    if args.command == "keys" and args.keys_command == "city-keygen":
+        from .city import generate_city_key
+
+        try:
+            public = generate_city_key(args.out)
+        except FileExistsError:
+            print(f"{args.out} exists; not overwriting a key", file=sys.stderr)
+            return 2
+        print(f"city private key written to {args.out} (keep it at the city, 0600)")
+        print(f"sites set keys.city_public_key: {public}")
+        return 0
     box, data_dir = _open(args)
     if not (data_dir / "alprbox.db").is_file():
         print(f"no store at {data_dir / 'alprbox.db'}", file=sys.stderr)

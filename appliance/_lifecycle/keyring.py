@@ -25,7 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,7 @@ CREATE TABLE IF NOT EXISTS data_keys (
     class       TEXT NOT NULL,
     day         TEXT NOT NULL,
     wrapped     BLOB NOT NULL,
+    city_wrapped BLOB,
     created_at  TEXT NOT NULL,
     UNIQUE (class, day)
 );
@@ -101,6 +106,32 @@ def unwrap(master: bytes, klass: str, day: str, wrapped: bytes) -> bytes:
     return kek.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_ad(klass, day))
 
 
+_CITY_INFO = b"alprbox city wrap v1"
+
+
+def _city_kek(shared: bytes, ephemeral: bytes, recipient: bytes) -> AESGCM:
+    return AESGCM(
+        HKDF(hashes.SHA256(), 32, salt=ephemeral + recipient, info=_CITY_INFO).derive(shared)
+    )
+
+
+def seal_for_city(city_public: bytes, klass: str, day: str, raw: bytes) -> bytes:
+    """Seal a data key to a city's X25519 public key: ephemeral ECDH + HKDF + AES-GCM."""
+    ephemeral = X25519PrivateKey.generate()
+    ephemeral_public = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(city_public))
+    nonce = secrets.token_bytes(_NONCE)
+    kek = _city_kek(shared, ephemeral_public, city_public)
+    return ephemeral_public + nonce + kek.encrypt(nonce, raw, _wrap_ad(klass, day))
+
+
+def open_city_seal(city_private: X25519PrivateKey, klass: str, day: str, sealed: bytes) -> bytes:
+    recipient = city_private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    ephemeral, nonce, body = sealed[:32], sealed[32 : 32 + _NONCE], sealed[32 + _NONCE :]
+    shared = city_private.exchange(X25519PublicKey.from_public_bytes(ephemeral))
+    return _city_kek(shared, ephemeral, recipient).decrypt(nonce, body, _wrap_ad(klass, day))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -114,6 +145,9 @@ def connect_keys(path: Path) -> sqlite3.Connection:
     # A key must be on disk before any data it encrypts is acknowledged.
     conn.execute("PRAGMA synchronous = FULL")
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(data_keys)")}
+    if "city_wrapped" not in columns:  # keys.db made before the city wrap existed
+        conn.execute("ALTER TABLE data_keys ADD COLUMN city_wrapped BLOB")
     return conn
 
 
@@ -124,16 +158,20 @@ class KeyRing:
     a key does.
     """
 
-    def __init__(self, path: Path, master: bytes) -> None:
+    def __init__(self, path: Path, master: bytes, city_public: bytes | None = None) -> None:
         self.path = path
         self._master = master
+        #: a city's X25519 public key: each data key is also sealed to it (docs/data-lifecycle.md)
+        self._city_public = city_public
         self._lock = threading.Lock()
         self._by_id: dict[int, DataKey] = {}
         self._by_class_day: dict[tuple[str, str], DataKey] = {}
         self._conn = connect_keys(path)
 
     @classmethod
-    def open(cls, path: Path, master: bytes, *, create: bool) -> KeyRing:
+    def open(
+        cls, path: Path, master: bytes, *, create: bool, city_public: bytes | None = None
+    ) -> KeyRing:
         """Open keys.db and check the master key against it; create it when ``create``."""
         if not path.exists() and not create:
             raise MasterKeyError(
@@ -141,9 +179,11 @@ class KeyRing:
                 "data: restore keys.db from its backup or replica; without it the data cannot "
                 "be read"
             )
-        ring = cls(path, master)
+        ring = cls(path, master, city_public)
         try:
             ring._check_master()
+            if city_public is not None:
+                ring._seal_all_for_city()
         except Exception:
             ring.close()
             raise
@@ -247,9 +287,15 @@ class KeyRing:
                     f"the master key of {self.path} changed under this process (keys rotated "
                     "elsewhere): restart the appliance"
                 )
+            city = (
+                seal_for_city(self._city_public, klass, day, raw)
+                if self._city_public is not None
+                else None
+            )
             cursor = self._conn.execute(
-                "INSERT INTO data_keys (class, day, wrapped, created_at) VALUES (?, ?, ?, ?)",
-                (klass, day, wrap(self._master, klass, day, raw), _now()),
+                "INSERT INTO data_keys (class, day, wrapped, city_wrapped, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (klass, day, wrap(self._master, klass, day, raw), city, _now()),
             )
             self._conn.execute("COMMIT")
         except BaseException:
@@ -274,6 +320,35 @@ class KeyRing:
         self._by_id[key_id] = key
         self._by_class_day[(klass, day)] = key
         return key
+
+    def _seal_all_for_city(self) -> None:
+        """Seal every key not yet sealed to the configured city key (or sealed to another)."""
+        assert self._city_public is not None
+        fingerprint = derive(self._city_public, b"alprbox city key id v1")[:8]
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self.meta("city_key_id") != fingerprint:
+                    self._conn.execute("UPDATE data_keys SET city_wrapped = NULL")
+                rows = self._conn.execute(
+                    "SELECT id, class, day, wrapped FROM data_keys WHERE city_wrapped IS NULL"
+                ).fetchall()
+                for key_id, klass, day, wrapped in rows:
+                    raw = unwrap(self._master, klass, day, bytes(wrapped))
+                    self._conn.execute(
+                        "UPDATE data_keys SET city_wrapped = ? WHERE id = ?",
+                        (seal_for_city(self._city_public, klass, day, raw), key_id),
+                    )
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('city_key_id', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (fingerprint,),
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def by_id(self, key_id: int) -> DataKey:
         """The key a ciphertext names; :class:`KeyShredded` when a purge destroyed it."""

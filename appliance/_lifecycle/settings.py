@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..settings import SecretRef
 
@@ -35,12 +35,36 @@ class KeySettings(BaseModel):
         description="A 32-byte key file (0600) outside the data directory. Default: "
         "$ALPRBOX_KEY_FILE, else ~/.config/alprbox/<site>/master.key.",
     )
+    city_public_key: str | None = Field(
+        default=None,
+        title="City public key",
+        description="Optional: base64 X25519 public key (alprbox keys city-keygen). Every data "
+        "key is also sealed to it, so the city can read a restored replica without this box's "
+        "master key; a purged day then stays unreadable only once the city drops the keys.db "
+        "copies it kept.",
+    )
     passphrase: SecretRef | None = Field(
         default=None,
         title="Passphrase",
         description="Derive the master key from a passphrase (scrypt) instead of a key file: "
         "env:NAME or file:/path. The salt is kept in keys.db.",
     )
+
+    @field_validator("city_public_key")
+    @classmethod
+    def _city_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            from .city import parse_public_key
+
+            parse_public_key(value)
+        return value
+
+    def city_public_bytes(self) -> bytes | None:
+        if self.city_public_key is None:
+            return None
+        from .city import parse_public_key
+
+        return parse_public_key(self.city_public_key)
 
 
 class RetentionSettings(BaseModel):
