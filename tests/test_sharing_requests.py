@@ -170,7 +170,12 @@ async def test_approval_needs_a_current_unused_totp_code(
     assert still is not None and still.status == "pending"
     failures = await store.events(10, kind="share.mfa_failed")
     assert len(failures) == 5 and all(f["actor"] == "sup" for f in failures)
-    assert all("code" not in str(f["detail"]).lower() for f in failures)
+    assert all(people.secrets["sup"] not in str(f["detail"]) for f in failures)
+    # Five wrong codes lock the account like five wrong sign-ins: even a right code waits.
+    with pytest.raises(SharingError, match="locked"):
+        await service.decide(record.id, "approve", people.users["sup"], people.code("sup"))
+    assert (await store.events(1, kind="account.locked"))[0]["actor"] == "sup"
+    clock.advance(15 * 60)
 
     code = people.code("sup")
     await service.decide(record.id, "approve", people.users["sup"], code)

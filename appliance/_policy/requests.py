@@ -35,6 +35,10 @@ APPROVER_ROLES = frozenset({"administrator", "supervisor"})
 #: who may read the requests on file
 VIEW_ROLES = frozenset({"administrator", "supervisor", "operator", "analyst", "auditor"})
 _TOTP_STEP = 30
+#: Wrong approval codes count toward the same lockout as wrong sign-in codes (CJIS 5.5.3; the
+#: console's appliance/_web/lockout.py uses the same numbers): five, then 15 minutes locked.
+MAX_CODE_FAILURES = 5
+CODE_LOCKOUT = timedelta(minutes=15)
 
 
 class SharingError(Exception):
@@ -115,20 +119,48 @@ class SharingService:
     async def verify_code(self, user: User, code: str, action: str) -> None:
         """Accept a current TOTP code of ``user`` once (the approver re-enters MFA); audit a
         wrong one and raise :class:`SharingError`. Codes are never logged or audited."""
+        now = self.clock.now()
+        current = await self.store.get_user(user.username)
+        if current is None:
+            raise SharingError("this account no longer exists")
+        if current.locked_until is not None and current.locked_until > now:
+            raise SharingError(
+                "too many wrong verification codes: this account is locked until "
+                f"{current.locked_until.isoformat(timespec='minutes')}"
+            )
         code = "".join(code.split())
         secret = await self.store.identity.mfa_secret(user.username)
-        step = _matching_step(secret, code, self.clock.now()) if secret else None
+        step = _matching_step(secret, code, now) if secret else None
         ok = step is not None and await self.store.identity.consume_step(user.username, step)
-        if not ok:
+        if ok:
+            if current.failed_logins:
+                await self.store.update_login_state(
+                    user.username, failed_logins=0, locked_until=None
+                )
+            return
+        failures = current.failed_logins + 1
+        lock = now + CODE_LOCKOUT if failures >= MAX_CODE_FAILURES else None
+        await self.store.update_login_state(
+            user.username, failed_logins=0 if lock else failures, locked_until=lock
+        )
+        await self.store.record_event(
+            "share.mfa_failed", user.username,
+            {"action": action, "organization": user.organization,
+             "enrolled": secret is not None, "failures": failures},
+        )
+        if lock is not None:
             await self.store.record_event(
-                "share.mfa_failed", user.username,
-                {"action": action, "organization": user.organization,
-                 "enrolled": secret is not None},
+                "account.locked", user.username,
+                {"until": lock.isoformat(), "known": True, "via": action},
             )
             raise SharingError(
-                "the verification code is wrong or was already used; enter the current code "
-                "from your authenticator"
+                "too many wrong verification codes: this account is locked for "
+                f"{int(CODE_LOCKOUT.total_seconds() // 60)} minutes"
             )
+        raise SharingError(
+            "the verification code is wrong or was already used; enter the current code "
+            "from your authenticator"
+        )
 
     # -- filing ---------------------------------------------------------------------------
 
