@@ -202,3 +202,14 @@ async def test_policy_check_cli_passes_a_compliant_box(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no drift" in result.stdout
+
+
+async def test_public_report_is_recomputed_at_most_once_a_minute(
+    client: Client, box: Appliance
+) -> None:
+    assert box.store is not None and isinstance(box.clock, FakeClock)
+    assert "<td>6</td>" in await (await client.get("/transparency")).text()
+    await box.store.add_read(make_read("1AAA111"))  # a seventh read this month
+    assert "<td>6</td>" in await (await client.get("/transparency")).text()  # cached
+    box.clock.advance(61)
+    assert "<td>7</td>" in await (await client.get("/transparency")).text()

@@ -7,10 +7,14 @@ The outbox status page for administrators and auditors lives here too.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from aiohttp import web
 
 from .._sharing.policy_doc import policy_document
 from .._sharing.transparency import SUPPRESS_BELOW, agencies_with_access, build_report
+from .._storage import Store
 from .auth import require_role
 from .keys import APPLIANCE
 from .present import local_time, render_page, site_zone
@@ -34,7 +38,7 @@ async def transparency_page(request: web.Request) -> web.Response:
         raise web.HTTPServiceUnavailable(text="The appliance is starting; try again shortly.")
     root = appliance.config.root
     today = appliance.clock.now().date()
-    report = (await build_report(appliance.store)).published()
+    report = await _cached_report(request)
     doc = policy_document(root, today)
     return render_page(request, "transparency.html", {
         "title": "Transparency",
@@ -46,6 +50,27 @@ async def transparency_page(request: web.Request) -> web.Response:
         "suppress_below": SUPPRESS_BELOW,
         "generated": local_time(appliance.clock.now(), site_zone(appliance)),
     })
+
+
+#: the public report is recomputed at most this often (seconds): anyone may ask for the page,
+#: and each computation reads the whole audit trail
+REPORT_MAX_AGE = 60.0
+#: per open store: (monotonic time computed, published report)
+_REPORTS: weakref.WeakKeyDictionary[Store, tuple[float, dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _cached_report(request: web.Request) -> dict[str, Any]:
+    appliance = request.app[APPLIANCE]
+    store = appliance.store
+    assert store is not None
+    now = appliance.clock.monotonic()
+    cached = _REPORTS.get(store)
+    if cached is None or now - cached[0] > REPORT_MAX_AGE:
+        cached = (now, (await build_report(store)).published())
+        _REPORTS[store] = cached
+    return cached[1]
 
 
 async def policy_page(request: web.Request) -> web.Response:
