@@ -364,3 +364,30 @@ async def test_a_box_without_gpio_runs_on(appliance_host: Any, tmp_path: Path) -
         assert any("GPIO" in p for p in box.hardware.problems)
         assert "tamper" in box.hardware.status() and box.hardware.degraded()
         assert box.store is not None and await box.store.count_reads() == 0
+
+
+async def test_live_page_shows_the_box_hardware(
+    mock_pins: Any, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    from console_fixtures import login, running_appliance
+
+    tamper = tamper_pin(mock_pins, TRAILER_PINS["tamper_switch"])
+    closed_port = UplinkSettings(host="127.0.0.1", port=9).port  # discard: nothing listens
+    extra = (
+        "hardware: trailer-solar\n"
+        f"devices: {{gps: none, uplink: {{host: 127.0.0.1, port: {closed_port}, "
+        "interval_seconds: 0.1, timeout_seconds: 1}}\n"
+    )
+    async with running_appliance(tmp_path / "data", extra) as box:
+        assert box.hardware is not None and box.first_admin is not None
+        client = await aiohttp_client(create_app(box))
+        response = await login(client, box.first_admin.username, box.first_admin.password)
+        assert response.status == 303
+        tamper.open_switch()
+        await until(lambda: box.hardware.tamper_open)
+        await until(lambda: box.hardware.uplink is not None and box.hardware.uplink.checks > 0)
+        html = await (await client.get("/")).text()
+        assert "Box hardware" in html
+        assert "Tamper switch" in html and "open (1 alarms since start)" in html
+        assert "Uplink" in html and "unreachable" in html and "forwarded when it is back" in html
+        assert "Illuminator" in html

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .._appliance import Appliance
 from .._storage import Store
+from .hardware_view import hardware_rows
 from .keys import APPLIANCE
 from .present import local_time, read_view, render_page, site_zone
 
@@ -40,6 +41,8 @@ async def live_page(request: web.Request) -> web.Response:
         "title": "Live reads",
         "reads": [read_view(read, zone) for read in reads],
         "cameras": cameras,
+        # The enclosure's devices (issue 8): tamper, GPS quality (no position), lamp, power, uplink.
+        "hardware": hardware_rows(appliance.hardware.status() if appliance.hardware else None),
         "recognizer_error": appliance.recognizer_error,
         "config_problems": appliance.config_problems,
         "live_rows": LIVE_ROWS,
