@@ -272,6 +272,10 @@ class StreamCapture:
             self._call(self._finished.set)
 
     def _open_capture(self) -> Any:
+        # FFmpeg prints its own complaint to stderr on every failed attempt, which would make a
+        # camera that is down log once per retry; the helper reports failures itself. -8 is
+        # AV_LOG_QUIET; an operator who sets the variable gets FFmpeg's messages back.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         import cv2  # imported here: `import appliance` must not pay for OpenCV
 
         if not self._live and not Path(self._source).exists():
