@@ -102,6 +102,11 @@ class Appliance:
         await self.replication.start(self)
         await self.start_hotlists(schedule=self.schedule_hotlists)
         # Retention purges and segment closing on schedule (issue 5).
+        self.lifecycle = LifecycleService(
+            store, self.config.root.retention, self.clock, self.metrics
+        )
+        self.lifecycle.start(schedule=self.schedule_hotlists)
+        # Retention purges and segment closing on schedule (issue 5).
         self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
         self.lifecycle.start(schedule=self.schedule_hotlists)
         # Exporter workers run with the schedules; tests drive deliveries themselves.

@@ -32,6 +32,17 @@ class Metrics:
         self.store_errors = Counter(
             "alprbox_store_errors", "Reads the store failed to commit", registry=r
         )
+        # Retention (issue 5): what was purged, when, and whether the last run failed.
+        self.retention_purged = Counter(
+            "alprbox_retention_purged", "Rows purged by retention", ["class"], registry=r
+        )
+        self.retention_last_run = Gauge(
+            "alprbox_retention_last_run_timestamp_seconds", "End of the last retention run",
+            registry=r,
+        )
+        self.retention_failing = Gauge(
+            "alprbox_retention_failing", "1 while the last retention run failed", registry=r
+        )
         self.recognize_seconds = Histogram(
             "alprbox_recognize_seconds",
             "Wall time of one recognizer call",

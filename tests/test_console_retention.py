@@ -83,3 +83,11 @@ async def test_auditor_views_but_cannot_hold_operator_sees_nothing(
     await add_user(appliance, "operator", "operator", PASSWORD)
     await login_as(client, "operator", PASSWORD)
     assert (await client.get("/retention")).status == 403
+
+
+async def test_healthz_names_a_failing_retention_run(client: Client, appliance: Appliance) -> None:
+    assert (await (await client.get("/healthz")).json())["retention"] == "ok"
+    assert appliance.lifecycle is not None
+    appliance.lifecycle.last_error = "OperationalError: disk I/O error"
+    body = await (await client.get("/healthz")).json()
+    assert body["retention"].startswith("OperationalError") and body["status"] == "degraded"

@@ -125,6 +125,10 @@ async def test_purge_shreds_the_day_even_in_an_older_copy(tmp_path: Path) -> Non
         proofs = await life.tick(day_of(T0, 366))
         assert [(p.klass, p.rows) for p in proofs] == [("hit", 1)]
         assert await store.count_reads() == 0
+        metrics = box.metrics.render().decode()
+        assert 'alprbox_retention_purged_total{class="read"} 1.0' in metrics
+        assert 'alprbox_retention_purged_total{class="image"} 2.0' in metrics
+        assert "alprbox_retention_failing 0.0" in metrics
 
 
 async def test_nothing_on_disk_holds_a_plate_or_image_in_clear(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from .retention import PurgeProof, Purger
 from .settings import RetentionSettings
 
 if TYPE_CHECKING:
+    from .._metrics import Metrics
     from .._storage import Store
     from ..base import Clock
 
@@ -23,8 +24,15 @@ TICK_SECONDS = 600.0
 
 
 class LifecycleService:
-    def __init__(self, store: Store, settings: RetentionSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: RetentionSettings,
+        clock: Clock,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.store = store
+        self.metrics = metrics
         self.settings = settings
         self.clock = clock
         self.purger = Purger(store, settings)
@@ -47,7 +55,6 @@ class LifecycleService:
         while True:
             try:
                 await self.tick()
-                self.last_error = None
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -56,6 +63,8 @@ class LifecycleService:
                 if message != self.last_error:
                     logger.error("Retention run failed: %s", message)
                 self.last_error = message
+                if self.metrics is not None:
+                    self.metrics.retention_failing.set(1)
             await asyncio.sleep(TICK_SECONDS)
 
     async def tick(self, now: datetime | None = None, actor: str = "system") -> list[PurgeProof]:
@@ -64,4 +73,14 @@ class LifecycleService:
         today = now.date().isoformat()
         await self.store.write(lambda c: self.store.segments.close_before(c, today))
         await self.holds.expire(now)
-        return await self.purger.run(now, actor)
+        proofs = await self.purger.run(now, actor)
+        if self.last_error is not None:
+            logger.info("Retention runs again")
+        self.last_error = None
+        if self.metrics is not None:
+            for proof in proofs:
+                purged = proof.images if proof.klass == "image" else proof.rows
+                self.metrics.retention_purged.labels(proof.klass).inc(purged)
+            self.metrics.retention_last_run.set(now.timestamp())
+            self.metrics.retention_failing.set(0)
+        return proofs

@@ -146,6 +146,12 @@ async def healthz(request: web.Request) -> web.Response:
             body["status"] = "degraded"
     if hardware is not None:
         body["hardware"] = {**hardware.status(), "attention": hardware.degraded()}
+    # Retention (issue 5): a failing purge keeps data past its retention: degraded.
+    lifecycle = appliance.lifecycle
+    if lifecycle is not None:
+        body["retention"] = lifecycle.last_error or "ok"
+        if lifecycle.last_error:
+            body["status"] = "degraded"
     return web.json_response(body, status=200 if store_ok and not audit_failure else 503)
 
 
