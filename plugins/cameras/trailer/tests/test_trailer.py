@@ -173,8 +173,9 @@ def test_credentials_come_from_a_secret_and_never_show(monkeypatch: pytest.Monke
 
 
 async def test_reads_carry_the_gps_fix_and_none_after_the_gps_is_lost(
-    mock_pins: Any, udp_stream: str, tmp_path: Path
+    mock_pins: Any, udp_stream: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     mock_pins.pin(PINS["tamper_switch"], pin_class=SwitchPin)
     gps = GpsFeeder()
     clock = FakeClock(datetime(2026, 11, 28, 18, 0, tzinfo=UTC))
@@ -216,11 +217,11 @@ async def test_reads_carry_the_gps_fix_and_none_after_the_gps_is_lost(
             reads.append(queue.get_nowait())
         async with make_appliance(tmp_path / "box", plugins=[plugin],
                                   config={"cameras": []}) as box:
-            stored = await box.store.count_reads()
+            stored = {r.id: r for r in await box.store.recent_reads()}
     finally:
         gps.close()
     # Read 1 may predate the fix; read 2 was seen with it; read 3 after the GPS was lost.
-    assert len(reads) == 3 and stored == 3
+    assert len(reads) == 3 and set(stored) == {r.id for r in reads}
     located = reads[1].location
     assert located is not None
     assert (located.lat, located.lon) == (pytest.approx(LAT, abs=1e-6),
@@ -228,6 +229,15 @@ async def test_reads_carry_the_gps_fix_and_none_after_the_gps_is_lost(
     assert located.hdop == 0.95 and located.satellites == 8
     assert located.fix_time == datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
     assert reads[2].location is None
+    # The position is kept with the read, inside its encrypted payload, and nowhere in clear.
+    assert stored[reads[1].id].location == located
+    assert stored[reads[2].id].location is None
+    for path in (tmp_path / "box").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"37.8697" not in data and b"3752.18" not in data, path
+    assert not any("37.86" in r.getMessage() or "3752.18" in r.getMessage()
+                   for r in caplog.records), "a position reached the log"
 
 
 # -- the IR lamp -----------------------------------------------------------------------------------
