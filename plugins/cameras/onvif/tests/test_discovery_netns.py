@@ -18,7 +18,7 @@ import pytest
 SCRIPT = """
 import asyncio, json
 from alprbox_camera_onvif import discover
-from appliance.testing_onvif import DiscoveryResponder
+from appliance.testing_discovery import DiscoveryResponder
 
 async def main():
     xaddr = "http://192.0.2.10:8080/onvif/device_service"

@@ -22,7 +22,8 @@ from alprbox_camera_onvif import (
 
 from appliance import AuthFailed, DeviceUnavailable, PluginConfigError, PluginContext
 from appliance.testing import CameraConformance, FakeClock, make_appliance
-from appliance.testing_onvif import DiscoveryResponder, OnvifDevice, OnvifProfile
+from appliance.testing_discovery import DiscoveryResponder
+from appliance.testing_onvif import OnvifDevice, OnvifProfile
 from appliance.testing_rigs import RtspServer, free_port
 
 PASSWORD = "onvif-Pa55"
