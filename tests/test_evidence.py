@@ -246,3 +246,32 @@ async def test_export_goes_through_the_gate_and_is_audited(tmp_path: Path) -> No
         detail = exported["detail"]
         assert detail["recipient_agency"] == DA["name"] and detail["purpose"] == "stolen vehicle"
         assert detail["data"]["plates"] == ["7ABC123"] and detail["case_number"] == "26-001234"
+
+
+async def test_export_of_everything_under_a_legal_hold(tmp_path: Path) -> None:
+    import yaml
+
+    from appliance._lifecycle.holds import Holds
+
+    data = tmp_path / "box"
+    sharing = {"enabled": True, "agencies": [DA]}
+    held, other = read("7ABC123"), read("8XYZ999")
+    async with make_appliance(data, config={"sharing": sharing}, clock=FakeClock(T0)) as box:
+        assert box.store is not None
+        for r in (held, other):
+            await box.store.add_read(r)
+        hold = await Holds(box.store).add(
+            case_number="26-000777", reason="discovery request in the Main St homicide",
+            actor="records", now=T0, read_ids=[held.id])
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump({
+        "sharing": sharing, "keys": {"master_key_file": str(tmp_path / "box.key")}}))
+    out = tmp_path / "hold-package"
+    done = await cli("evidence", "export", "--config", str(site), "--data-dir", str(data),
+                     "--hold", str(hold.id), "--purpose", "homicide", "--agency", DA["name"],
+                     "--ori", DA["ori"], "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["reads"] == [held.id] and manifest["case_number"] == "26-000777"
+    assert manifest["approval"]["legal_hold"] == hold.id
+    assert verify_package(out).ok

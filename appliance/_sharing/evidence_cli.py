@@ -38,8 +38,10 @@ def add_evidence_parser(sub: Any, config_default: str | None) -> None:
     export.add_argument("--config", type=Path, default=config_default,
                         help="site config (default $ALPRBOX_CONFIG, else the demo's)")
     export.add_argument("--data-dir", type=Path, help="override the data directory")
-    export.add_argument("--case-number", required=True)
-    export.add_argument("--reads", nargs="+", required=True, metavar="ID", help="read ids")
+    export.add_argument("--case-number", help="the case (default: the legal hold's case)")
+    export.add_argument("--reads", nargs="+", metavar="ID", help="read ids")
+    export.add_argument("--hold", type=int, metavar="HOLD_ID",
+                        help="export every read under this legal hold (alprbox hold list)")
     export.add_argument("--out", type=Path, required=True,
                         help="new directory, or a file ending in .zip")
     export.add_argument("--purpose", required=True, help="one of the site's authorized purposes")
@@ -86,6 +88,8 @@ async def export_evidence(
     clock = SystemClock()
     store = await Appliance(config=config, plugins=host, data_dir=data_dir).open_store()
     try:
+        read_ids, case_number = await _chosen_reads(store, args)
+        args.reads, args.case_number = read_ids, case_number
         reads = await store.reads_by_id(list(args.reads))
         agency = args.agency or config.root.site.name
         request = ShareRequest(
@@ -110,6 +114,8 @@ async def export_evidence(
         approval = {"approval_id": decision.approval_id or args.approval,
                     "policy_version": decision.policy_version, "reasons": decision.reasons,
                     "matched": decision.matched}
+        if args.hold is not None:
+            approval["legal_hold"] = args.hold
         files = await build_package(
             store, key, read_ids=list(args.reads), case_number=args.case_number,
             purpose=args.purpose, exported_by=actor, organization=agency, approval=approval,
@@ -134,3 +140,25 @@ async def export_evidence(
                 "manifest_sha256": manifest_sha}
     finally:
         await store.close()
+
+
+async def _chosen_reads(store: Any, args: argparse.Namespace) -> tuple[list[str], str]:
+    """The read ids named with ``--reads`` and/or under ``--hold``, and the case number."""
+    read_ids = list(args.reads or [])
+    case_number = args.case_number or ""
+    if args.hold is not None:
+        from .._lifecycle.holds import Holds
+
+        hold = await Holds(store).get(args.hold)
+        if hold is None:
+            raise EvidenceError(f"no legal hold {args.hold}")
+        held = await store.query(lambda c: [row[0] for row in c.execute(
+            "SELECT read_id FROM hold_items WHERE hold_id = ? ORDER BY read_id",
+            (args.hold,))])
+        read_ids += [i for i in held if i not in read_ids]
+        case_number = case_number or hold.case_number
+    if not read_ids:
+        raise EvidenceError("name the reads to export: --reads ID... or --hold HOLD_ID")
+    if not case_number:
+        raise EvidenceError("name the case: --case-number")
+    return read_ids, case_number
