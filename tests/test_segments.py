@@ -12,6 +12,7 @@ import pytest
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
+from appliance._lifecycle.segments import finish_closing
 from appliance._storage import Store
 
 T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
@@ -98,6 +99,8 @@ async def test_closed_segments_are_the_outbox_with_their_hash(
     await store.add_read(a_read("OUTBOX2", T0 + timedelta(days=1)))
     closed = await store.write(lambda c: store.segments.close_before(c, "2026-05-02"))
     assert closed == ["image-2026-05-01-000.seg"]
+    # Closed for writing at once; hashed off the writer, then ready to ship.
+    assert await finish_closing(store) == closed
     outbox = await store.query(
         lambda c: c.execute(
             "SELECT name, size, sha256 FROM segments WHERE state = 'closed' AND shipped_at IS NULL"

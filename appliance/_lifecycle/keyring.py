@@ -259,12 +259,11 @@ class KeyRing:
     def has(self, klass: str, day: str = UNDATED) -> bool:
         if (klass, day) in self._by_class_day:
             return True
-        return (
-            self._conn.execute(
+        with self._lock:
+            row = self._conn.execute(
                 "SELECT 1 FROM data_keys WHERE class = ? AND day = ?", (klass, day)
             ).fetchone()
-            is not None
-        )
+        return row is not None
 
     def _create(self, klass: str, day: str, raw: bytes) -> DataKey:
         shredded = self._conn.execute(
@@ -402,20 +401,18 @@ class KeyRing:
 
     def list_keys(self) -> list[tuple[int, str, str, str]]:
         """(id, class, day, created_at) of every live key."""
-        return [
-            (int(r[0]), r[1], r[2], r[3])
-            for r in self._conn.execute(
+        with self._lock:
+            rows = self._conn.execute(
                 "SELECT id, class, day, created_at FROM data_keys ORDER BY class, day"
-            )
-        ]
+            ).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
     def shredded(self) -> list[tuple[int, str, str, str]]:
-        return [
-            (int(r[0]), r[1], r[2], r[3])
-            for r in self._conn.execute(
+        with self._lock:
+            rows = self._conn.execute(
                 "SELECT key_id, class, day, at FROM shredded ORDER BY class, day"
-            )
-        ]
+            ).fetchall()
+        return [(int(r[0]), r[1], r[2], r[3]) for r in rows]
 
     # -- rotation ----------------------------------------------------------------------------
 

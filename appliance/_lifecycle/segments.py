@@ -12,12 +12,13 @@ past the end of its file, and a write is still acknowledged only after commit. B
 transaction that then rolled back are unreferenced garbage (ciphertext) inside the file.
 
 The ``segments`` table is the outbox the replication side ships from: a segment is ``open`` while
-it can grow, ``closed`` (with size and SHA-256) once its day is over or it is full, ``deleted``
-after a purge.
+it can grow, ``closing`` once its day is over or it is full (no longer written), ``closed`` once
+its size and SHA-256 are recorded (ready to ship), ``deleted`` after a purge.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -26,6 +27,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .._storage import Store
 
 logger = logging.getLogger(__name__)
 
@@ -135,19 +140,22 @@ class SegmentFiles:
         self._mark_closed(conn, seg.name)
 
     def _mark_closed(self, conn: sqlite3.Connection, name: str) -> None:
-        path = self.folder / name
+        # 'closing': never appended to again. Hashing a day's file (up to a few hundred MB) is
+        # left to :func:`finish_closing`, off the writer, so ingest never waits for it.
+        conn.execute(
+            "UPDATE segments SET state = 'closing', closed_at = ? WHERE name = ?",
+            (_now(), name),
+        )
+
+    def digest(self, name: str) -> tuple[int, str]:
+        """(size, SHA-256 hex) of a segment file."""
         digest = hashlib.sha256()
         size = 0
-        if path.exists():
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-                    size += len(chunk)
-        conn.execute(
-            "UPDATE segments SET state = 'closed', size = ?, sha256 = ?, closed_at = ?"
-            " WHERE name = ?",
-            (size, digest.hexdigest(), _now(), name),
-        )
+        with (self.folder / name).open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+        return size, digest.hexdigest()
 
     def delete(self, conn: sqlite3.Connection, klass: str, day: str) -> list[str]:
         """Delete every segment file of (class, day): the purge of that day's images."""
@@ -192,6 +200,32 @@ class SegmentFiles:
         if len(data) != length:
             raise OSError(f"segment {name} is shorter than its index says (offset {offset})")
         return data
+
+
+async def finish_closing(store: Store) -> list[str]:
+    """Hash each segment closed for writing and mark it ``closed``: ready to be shipped."""
+    segments = store.segments
+    pending = await store.query(
+        lambda c: c.execute("SELECT name FROM segments WHERE state = 'closing'").fetchall()
+    )
+    done = []
+    for (name,) in pending:
+        try:
+            size, digest = await asyncio.to_thread(segments.digest, name)
+        except FileNotFoundError:
+            continue  # purged meanwhile
+        values = (size, digest, name)
+
+        def mark(c: sqlite3.Connection, values: tuple[int, str, str] = values) -> None:
+            c.execute(
+                "UPDATE segments SET state = 'closed', size = ?, sha256 = ?"
+                " WHERE name = ? AND state = 'closing'",
+                values,
+            )
+
+        await store.write(mark)
+        done.append(name)
+    return done
 
 
 def _fsync_dir(folder: Path) -> None:

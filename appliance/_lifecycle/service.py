@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .holds import Holds
 from .retention import PurgeProof, Purger
+from .segments import finish_closing
 from .settings import RetentionSettings
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class LifecycleService:
         now = now or self.clock.now()
         today = now.date().isoformat()
         await self.store.write(lambda c: self.store.segments.close_before(c, today))
+        await finish_closing(self.store)
         await self.holds.expire(now)
         proofs = await self.purger.run(now, actor)
         if self.last_error is not None:
