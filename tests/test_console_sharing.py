@@ -37,7 +37,7 @@ FORM = {
     "purpose": "stolen vehicle", "case_number": "26-004417",
     "reason": "Stolen Honda Civic taken at gunpoint on Broadway", "on_behalf_of": "",
     "recipients": "", "plates": "7ABC123", "start": "2026-04-20", "end": "2026-04-30",
-    "scope": "reads of one plate",
+    "scope": "reads of one plate", "attest": "yes",
 }
 
 
@@ -93,6 +93,7 @@ async def test_file_review_and_approve_with_a_current_code(
     request_id, page = await file(client, token)
     assert status_of(page) == "pending"
     assert "Policy gate pre-check: passed" in page
+    assert "will not be used for immigration enforcement" in page
     assert 'id="decide-form"' not in page  # an operator cannot review
 
     token = await as_role(client, appliance, "sup", "supervisor")
@@ -129,6 +130,18 @@ async def test_a_request_for_ice_is_refused_at_filing_and_kept_on_file(
     assert "Gov. Code 7284.6" in page
     listing = await (await client.get("/sharing")).text()
     assert f'id="share-{request_id}"' in listing
+
+
+async def test_a_request_without_the_attestation_is_not_filed(
+    client: Client, appliance: Appliance
+) -> None:
+    token = await as_role(client, appliance, "op", "operator")
+    data = {"csrf_token": token, **FORM, "attest": ""}
+    response = await client.post("/sharing", data=[*data.items(), ("channels", "export")])
+    assert response.status == 400
+    assert "must attest" in await response.text()
+    assert appliance.store is not None
+    assert await appliance.store.events(10, kind="share.request_filed") == []
 
 
 async def test_standing_approval_from_the_console(client: Client, appliance: Appliance) -> None:

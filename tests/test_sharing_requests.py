@@ -86,7 +86,8 @@ async def test_a_request_is_filed_reviewed_with_mfa_and_kept_on_file(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    record, decision = await service.file(LEGIT, ("export", "webhook"), people.users["op"])
+    record, decision = await service.file(LEGIT, ("export", "webhook"), people.users["op"],
+                                          attested=True)
     assert decision.allowed and record.status == "pending"
     assert record.request.agency == LEGIT.agency and record.channels == ("export", "webhook")
     # Nothing may go out before approval.
@@ -116,7 +117,7 @@ async def test_the_details_are_encrypted_on_disk(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    await service.file(LEGIT, ("export",), people.users["op"])
+    await service.file(LEGIT, ("export",), people.users["op"], attested=True)
     raw = await store.query(lambda c: c.execute("SELECT payload FROM sharing_requests").fetchone())
     for clear in (b"Oakland", b"CA0010900", b"26-004417", b"Rivera", b"stolen vehicle"):
         assert clear not in bytes(raw[0])
@@ -126,7 +127,8 @@ async def test_a_request_the_gate_refuses_is_kept_on_file_as_denied(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    record, decision = await service.file(ICE_CHAIN, ("export",), people.users["analyst"])
+    record, decision = await service.file(ICE_CHAIN, ("export",), people.users["analyst"],
+                                          attested=True)
     assert not decision.allowed
     assert record.status == "denied" and record.decided_by == "policy-gate"
     assert "denylist" in record.note
@@ -140,8 +142,8 @@ async def test_a_request_the_gate_refuses_is_kept_on_file_as_denied(
 async def test_who_may_file_and_decide(store: Store, clock: FakeClock, people: People) -> None:
     service = service_for(store, clock)
     with pytest.raises(SharingError, match="auditor role may not file"):
-        await service.file(LEGIT, ("export",), people.users["aud"])
-    record, _ = await service.file(LEGIT, ("export",), people.users["sup"])
+        await service.file(LEGIT, ("export",), people.users["aud"], attested=True)
+    record, _ = await service.file(LEGIT, ("export",), people.users["sup"], attested=True)
     with pytest.raises(SharingError, match="operator role may not approve"):
         await service.decide(record.id, "approve", people.users["op"], people.code("op"))
     with pytest.raises(SharingError, match="someone other than its filer"):
@@ -150,16 +152,18 @@ async def test_who_may_file_and_decide(store: Store, clock: FakeClock, people: P
                                   "No case connection")
     assert denied.status == "denied" and denied.decided_by == "admin"
     with pytest.raises(SharingError, match="unknown channel"):
-        await service.file(LEGIT, ("carrier pigeon",), people.users["op"])
+        await service.file(LEGIT, ("carrier pigeon",), people.users["op"], attested=True)
     with pytest.raises(SharingError, match="hosting by the city"):
-        await service.file(LEGIT, ("replication",), people.users["op"])
+        await service.file(LEGIT, ("replication",), people.users["op"], attested=True)
+    with pytest.raises(SharingError, match="must attest"):
+        await service.file(LEGIT, ("export",), people.users["op"])
 
 
 async def test_approval_needs_a_current_unused_totp_code(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    record, _ = await service.file(LEGIT, ("export",), people.users["op"])
+    record, _ = await service.file(LEGIT, ("export",), people.users["op"], attested=True)
     for bad in ("000000", "", "12345", people.code("admin")):  # the last: someone else's code
         with pytest.raises(SharingError, match="verification code"):
             await service.decide(record.id, "approve", people.users["sup"], bad)
@@ -180,14 +184,14 @@ async def test_approval_needs_a_current_unused_totp_code(
     code = people.code("sup")
     await service.decide(record.id, "approve", people.users["sup"], code)
     # The same code cannot approve a second request (replay).
-    second, _ = await service.file(LEGIT, ("export",), people.users["op"])
+    second, _ = await service.file(LEGIT, ("export",), people.users["op"], attested=True)
     with pytest.raises(SharingError, match="already used"):
         await service.decide(second.id, "approve", people.users["sup"], code)
 
 
 async def test_approvals_expire(store: Store, clock: FakeClock, people: People) -> None:
     service = service_for(store, clock, approval_days=7)
-    record, _ = await service.file(LEGIT, ("export",), people.users["op"])
+    record, _ = await service.file(LEGIT, ("export",), people.users["op"], attested=True)
     approved = await service.decide(record.id, "approve", people.users["sup"], people.code("sup"))
     assert approved.expires_at == clock.now() + timedelta(days=7)
     clock.advance(6 * 86400)
@@ -203,7 +207,7 @@ async def test_a_delivery_is_checked_again_in_full(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    record, _ = await service.file(LEGIT, ("export",), people.users["op"])
+    record, _ = await service.file(LEGIT, ("export",), people.users["op"], attested=True)
     await service.decide(record.id, "approve", people.users["sup"], people.code("sup"))
     gate = service.gate
     webhook = await gate.authorize_delivery(record.id, "webhook")
@@ -242,20 +246,20 @@ async def test_standing_approvals(store: Store, clock: FakeClock, people: People
     standing = replace(LEGIT, purpose="stolen vehicle", case_number="26-000001")
     with pytest.raises(SharingError, match="operator role may not"):
         await service.create_standing(standing, ("partner_query",), until, people.users["op"],
-                                      people.code("op"))
+                                      people.code("op"), attested=True)
     with pytest.raises(SharingError, match="at most 90 days"):
         await service.create_standing(standing, ("partner_query",),
                                       until + timedelta(days=60), people.users["sup"],
-                                      people.code("sup"))
+                                      people.code("sup"), attested=True)
     with pytest.raises(SharingError, match="verification code"):
         await service.create_standing(standing, ("partner_query",), until, people.users["sup"],
-                                      "123456")
+                                      "123456", attested=True)
     with pytest.raises(SharingError, match="policy gate refuses"):
         await service.create_standing(replace(standing, on_behalf_of=("ICE",)),
                                       ("partner_query",), until, people.users["sup"],
-                                      people.code("sup"))
+                                      people.code("sup"), attested=True)
     record = await service.create_standing(standing, ("partner_query", "webhook"), until,
-                                           people.users["sup"], people.code("sup"))
+                                           people.users["sup"], people.code("sup"), attested=True)
     assert record.kind == "standing" and record.status == "approved"
     assert (await service.gate.authorize_delivery(record.id, "partner_query")).allowed
     assert (await service.gate.authorize_delivery(record.id, "webhook")).allowed
@@ -276,7 +280,7 @@ async def test_the_standing_approval_lapses_after_its_last_day(
     service = service_for(store, clock)
     until = clock.now().date() + timedelta(days=2)
     record = await service.create_standing(LEGIT, ("export",), until, people.users["admin"],
-                                           people.code("admin"))
+                                           people.code("admin"), attested=True)
     clock.advance(2 * 86400)
     assert (await service.gate.authorize_delivery(record.id, "export")).allowed
     clock.advance(86400)
@@ -287,7 +291,7 @@ async def test_a_check_under_an_approval_must_be_covered_by_it(
     store: Store, clock: FakeClock, people: People
 ) -> None:
     service = service_for(store, clock)
-    record, _ = await service.file(LEGIT, ("evidence",), people.users["op"])
+    record, _ = await service.file(LEGIT, ("evidence",), people.users["op"], attested=True)
     gate = service.gate
     evidence = replace(LEGIT, channel="evidence")
     pending = await gate.check(evidence, "op", approval_id=record.id)

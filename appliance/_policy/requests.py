@@ -41,6 +41,14 @@ MAX_CODE_FAILURES = 5
 CODE_LOCKOUT = timedelta(minutes=15)
 
 
+#: What the requester attests with every written request (L-13: an attestation on each request).
+ATTESTATION = (
+    "The requesting agency attests that the data will not be used for immigration enforcement "
+    "and will not be given to any federal, out-of-state or private party (Gov. Code 7284.6; "
+    "Civil Code 1798.90.55)."
+)
+
+
 class SharingError(Exception):
     """A sharing action is refused; the message says why, in words for the person acting."""
 
@@ -61,6 +69,8 @@ class SharingRecord:
     expires_at: datetime | None
     note: str
     precheck: dict[str, Any]
+    #: the attestation the requester signed ("" on records made before attestations)
+    attestation: str = ""
 
     def current(self, now: datetime) -> bool:
         """Approved and not expired."""
@@ -81,7 +91,16 @@ def _record(row: SharingRow) -> SharingRecord:
         expires_at=row.expires_at,
         note=str(row.payload.get("note", "")),
         precheck=dict(row.payload.get("precheck") or {}),
+        attestation=str(row.payload.get("attestation", "")),
     )
+
+
+def _attested(attested: bool) -> None:
+    if not attested:
+        raise SharingError(
+            "the requesting agency must attest that the data will not be used for immigration "
+            "enforcement or passed on (Gov. Code 7284.6); tick the attestation"
+        )
 
 
 def _channels(channels: tuple[str, ...]) -> tuple[str, ...]:
@@ -165,12 +184,15 @@ class SharingService:
     # -- filing ---------------------------------------------------------------------------
 
     async def file(
-        self, request: ShareRequest, channels: tuple[str, ...], user: User
+        self, request: ShareRequest, channels: tuple[str, ...], user: User, *,
+        attested: bool = False,
     ) -> tuple[SharingRecord, Decision]:
         """File a written request; the gate pre-checks it. A refused request is kept on file
-        as ``denied`` (by ``policy-gate``) with the gate's reasons."""
+        as ``denied`` (by ``policy-gate``) with the gate's reasons. ``attested``: the requester
+        signed :data:`ATTESTATION`; without it nothing is filed."""
         if user.role not in FILER_ROLES:
             raise SharingError(f"the {user.role} role may not file sharing requests")
+        _attested(attested)
         chosen = _channels(channels)
         request = replace(request, channel=chosen[0])  # type: ignore[arg-type]
         decision = await self.gate.check(request, user.username, via="request")
@@ -180,6 +202,7 @@ class SharingService:
             "precheck": decision.as_dict(),
             "note": "",
             "organization": user.organization,
+            "attestation": ATTESTATION,
         }
         now = self.clock.now()
         if decision.allowed:
@@ -193,7 +216,7 @@ class SharingService:
             "request_id": record_id, "agency": request.agency, "ori": request.ori,
             "purpose": request.purpose, "case_number": request.case_number,
             "on_behalf_of": list(request.on_behalf_of), "channels": list(chosen),
-            "precheck_allowed": decision.allowed, "matched": decision.matched,
+            "precheck_allowed": decision.allowed, "matched": decision.matched, "attested": True,
             "organization": user.organization,
         })
         record = await self.get(record_id)
@@ -284,6 +307,8 @@ class SharingService:
         user: User,
         code: str,
         note: str = "",
+        *,
+        attested: bool = False,
     ) -> SharingRecord:
         """Approve a partner agency for a purpose and channels until ``until`` (inclusive).
 
@@ -293,6 +318,7 @@ class SharingService:
         """
         if user.role not in APPROVER_ROLES:
             raise SharingError(f"the {user.role} role may not make standing approvals")
+        _attested(attested)
         chosen = _channels(channels)
         today = self.clock.now().date()
         longest = self.gate.config.sharing.standing_max_days
@@ -309,7 +335,7 @@ class SharingService:
         payload = {
             "request": request.as_dict(), "channels": list(chosen),
             "precheck": decision.as_dict(), "note": note.strip(),
-            "organization": user.organization,
+            "organization": user.organization, "attestation": ATTESTATION,
         }
         record_id = await self.records.create(
             "standing", payload, user.username, self.clock.now(), status="approved",

@@ -17,6 +17,7 @@ from aiohttp import web
 from .._policy.gate import CHANNELS, Recipient, ShareRequest, ShareScope, gate_for
 from .._policy.requests import (
     APPROVER_ROLES,
+    ATTESTATION,
     FILER_ROLES,
     VIEW_ROLES,
     SharingError,
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 #: channels a request may ask for (replication is hosting, not sharing)
 REQUEST_CHANNELS = tuple(c for c in CHANNELS if c != "replication")
 _FIELDS = ("agency", "ori", "person", "email", "purpose", "case_number", "reason",
-           "on_behalf_of", "recipients", "plates", "start", "end", "scope", "until", "note")
+           "on_behalf_of", "recipients", "plates", "start", "end", "scope", "until", "note",
+           "attest")
 
 
 def _service(request: web.Request) -> SharingService:
@@ -82,6 +84,7 @@ def _record_view(record: SharingRecord, session: Session, zone: ZoneInfo,
         "decided_at": local_time(record.decided_at, zone) if record.decided_at else "",
         "expires": local_time(record.expires_at, zone) if record.expires_at else "—",
         "note": record.note,
+        "attestation": record.attestation,
         "precheck": record.precheck,
         "can_decide": (record.kind == "request" and record.status == "pending"
                        and session.role in APPROVER_ROLES),
@@ -120,6 +123,7 @@ async def _render_list(
         "channels": REQUEST_CHANNELS,
         "approval_days": sharing.approval_days,
         "standing_max_days": sharing.standing_max_days,
+        "attestation": ATTESTATION,
         "form": form or {"channels": ["export"],
                          "until": (today + timedelta(days=90)).isoformat()},
         "error": error,
@@ -186,7 +190,8 @@ async def sharing_file(request: web.Request) -> web.Response:
     try:
         share = _request_from_form(form, zone)
         record, decision = await service.file(
-            share, tuple(form["channels"]), await _user(service, session)
+            share, tuple(form["channels"]), await _user(service, session),
+            attested=bool(form["attest"]),
         )
     except SharingError as err:
         return await _render_list(request, session, form=form, error=str(err), status=400)
@@ -277,7 +282,7 @@ async def sharing_standing(request: web.Request) -> web.Response:
             raise SharingError("the last day is written YYYY-MM-DD") from err
         record = await service.create_standing(
             share, tuple(form["channels"]), until, await _user(service, session), form["code"],
-            form["note"],
+            form["note"], attested=bool(form["attest"]),
         )
     except SharingError as err:
         return await _render_list(request, session, form=form, error=str(err), status=400)
