@@ -120,3 +120,25 @@ async def test_bad_holds_are_refused(tmp_path: Path) -> None:
                             start=T0, end=T0 + timedelta(days=1), **kw)  # type: ignore[arg-type]
         assert await holds.list() == []
         assert await store.events(kind="hold.created") == []
+
+
+async def test_status_names_the_case_that_keeps_old_data(tmp_path: Path) -> None:
+    from appliance._lifecycle.settings import RetentionSettings
+    from appliance._lifecycle.status import retention_status
+
+    async with make_appliance(tmp_path / "box", config=POLICY, clock=FakeClock(T0)) as box:
+        store, life = box.store, box.lifecycle
+        assert store is not None and life is not None
+        held, other = a_read("OLD0001"), a_read("OLD0002", T0 + timedelta(days=1))
+        await store.add_read(held)
+        await store.add_read(other)
+        holds = Holds(store)
+        await holds.add(case_number="2026-00999", reason="homicide investigation evidence",
+                        actor="det", now=T0, read_ids=[held.id])
+        await holds.add(case_number="2026-01000", reason="another case entirely here",
+                        actor="det", now=T0, read_ids=[other.id])
+        await life.tick(day(200))
+        report = await retention_status(store, RetentionSettings(**POLICY["retention"]), day(200))
+        reasons = {(o["class"], o["day"]): o["reason"] for o in report["older_than_six_months"]}
+        assert reasons[("read", "2026-05-01")] == "legal hold, case 2026-00999"
+        assert reasons[("read", "2026-05-02")] == "legal hold, case 2026-01000"

@@ -48,12 +48,16 @@ async def retention_status(
     active = [h for h in holds if h.active(now)]
     held_by_day = await store.query(
         lambda c: c.execute(
-            "SELECT r.day, r.class, count(*) FROM reads r JOIN hold_items i ON i.read_id = r.id"
+            "SELECT r.day, r.class, count(DISTINCT r.id), group_concat(DISTINCT h.case_number)"
+            " FROM reads r JOIN hold_items i ON i.read_id = r.id"
             " JOIN holds h ON h.id = i.hold_id WHERE h.released_at IS NULL"
             " AND (h.until IS NULL OR h.until > ?) GROUP BY r.day, r.class",
             (stamp,),
         ).fetchall()
     )
+    cases_by_day: dict[str, set[str]] = {}
+    for held_day, _, _, cases in held_by_day:
+        cases_by_day.setdefault(held_day, set()).update((cases or "").split(","))
     classes: dict[str, Any] = {}
     older: list[dict[str, Any]] = []
     six_months_ago = (today - SIX_MONTHS).isoformat()
@@ -79,8 +83,8 @@ async def retention_status(
                     else "overdue: purge has not run"
                 )
                 if entry["held"]:
-                    cases = sorted({h.case_number for h in active})
-                    reason = f"legal hold ({', '.join(cases)})"
+                    cases = sorted(c for c in cases_by_day.get(day, set()) if c)
+                    reason = f"legal hold, case {', '.join(cases)}"
                 older.append({"class": klass, "day": day, "items": count, "reason": reason})
         classes[klass] = {"retention_days": days, "days": listed}
     classes["audit"] = {
@@ -100,7 +104,8 @@ async def retention_status(
             {**h.as_dict(), "active": h.active(now)} for h in holds
         ],
         "held_by_day": [
-            {"day": d, "class": k, "reads": n} for d, k, n in held_by_day
+            {"day": d, "class": k, "reads": n, "cases": sorted((c or "").split(","))}
+            for d, k, n, c in held_by_day
         ],
         "active_holds": len(active),
         "older_than_six_months": older,
