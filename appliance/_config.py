@@ -25,6 +25,7 @@ from ._hotlist.bolo import DEFAULT_CASE_NUMBER
 from ._lifecycle.settings import KeySettings, RetentionSettings
 from ._replication.settings import ReplicationSettings
 from ._lifecycle.settings import KeySettings, RetentionSettings
+from ._sharing.settings import TransparencySettings
 from .errors import ConfigError
 from .hardware.box import DeviceSettings
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
@@ -368,6 +369,7 @@ class RootConfig(_Strict):
     keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
     retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
     devices: DeviceSettings = DeviceSettings()  # GPS source, sensors, uplink (hardware/box.py)
+    transparency: TransparencySettings = TransparencySettings()  # public pages (issue 7)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ MakeClient = Callable[..., Awaitable[Client]]
 PLATES = ["7ABC123", "8XYZ999", "4LMN567", "5QRS321", "6TUV654", "2DEF888"]
 SITE = """
 site: {name: Test City, timezone: America/Los_Angeles}
+transparency:
+  custodian_title: Records Division Manager
+  contact: Records Unit, 1 Civic Center Plaza
+  suppress_below: 5
 sharing:
   enabled: true
   agencies:
@@ -101,6 +105,7 @@ async def test_report_counts_by_month_with_small_counts_suppressed(box: Applianc
 
 def test_suppression() -> None:
     assert [suppress(n) for n in (0, 1, 4, 5, 12)] == ["0", "<5", "<5", "5", "12"]
+    assert [suppress(n, below=3) for n in (2, 3)] == ["<3", "3"]  # transparency.suppress_below
 
 
 @pytest.fixture
@@ -132,6 +137,8 @@ async def test_policy_page_is_generated_from_the_live_config(client: Client) -> 
     for key in ("A", "B", "C", "D", "E", "F", "G"):
         assert f'id="section-{key}"' in html
     assert "refresher every 365 days" in html
+    assert "custodian of ALPR data for Test City is the Records Division Manager" in html
+    assert "Records Unit, 1 Civic Center Plaza" in html
     assert "Oakland Police Department (CA0010900" in html
     assert "homicide: Investigate a homicide" in html
     for plate in PLATES:
@@ -178,7 +185,7 @@ async def test_policy_check_cli_exits_non_zero_on_drift(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     findings = json.loads(result.stdout)["findings"]
     rules = {f["rule"] for f in findings}
-    assert {"sharing", "training"} <= rules
+    assert {"sharing", "training", "policy"} <= rules  # policy: no custodian named
     assert any("noncompliant" in f["problem"] for f in findings)
 
 
@@ -195,7 +202,9 @@ async def test_policy_check_cli_passes_a_compliant_box(tmp_path: Path) -> None:
     async with make_appliance(data, clock=FakeClock(T0)):
         pass
     site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump({"keys": {"master_key_file": str(tmp_path / "box.key")}}))
+    site.write_text(yaml.safe_dump({
+        "keys": {"master_key_file": str(tmp_path / "box.key")},
+        "transparency": {"custodian_title": "Records Division Manager"}}))
     result = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "appliance", "policy", "check", "--config",
                          str(site), "--data-dir", str(data)],

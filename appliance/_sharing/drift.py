@@ -55,6 +55,9 @@ def config_findings(config: SiteConfig, today: date) -> list[Finding]:
         if exporter.stream != "none" and not exporter.approval:
             found.append(Finding("exporter", f"exporter '{exporter.name}' streams "
                                  f"{exporter.stream} without a standing approval"))
+    if not root.transparency.custodian_title.strip():
+        found.append(Finding("policy", "the posted policy names no official custodian "
+                             "(transparency.custodian_title; Civil Code 1798.90.51(b)(1)(E))"))
     if getattr(root, "retention", None) is None:
         found.append(Finding("retention", "no retention: section is configured, so the posted "
                              "policy cannot state how long data is kept"))

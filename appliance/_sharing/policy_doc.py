@@ -48,6 +48,13 @@ def policy_document(root: RootConfig, today: date) -> dict[str, Any]:
     agencies = agencies_with_access(root, today)
     sharing = root.sharing
     training_days = root.console.training_max_days
+    t = root.transparency
+    custodian = (
+        f"The official custodian of ALPR data for {root.site.name} is the {t.custodian_title}."
+        if t.custodian_title else
+        "No official custodian is configured (transparency.custodian_title): this policy is "
+        "incomplete until one is."
+    )
     doc: dict[str, Any] = {
         "site": root.site.name,
         "sections": [
@@ -82,9 +89,8 @@ def policy_document(root: RootConfig, today: date) -> dict[str, Any]:
              "items": [f"{a['name']} ({a['ori']}, {a['kind']}), approved until {a['until']}"
                        for a in agencies]},
             {"key": "E", "title": "Official custodian",
-             "text": [f"The custodian of ALPR data for {root.site.name} is the administrator "
-                      "role's designated supervisor, as named in the agency's records; requests "
-                      "go to the agency's records unit."], "items": []},
+             "text": [custodian, *([f"Questions and records requests: {t.contact}"]
+                                   if t.contact else [])], "items": []},
             {"key": "F", "title": "Accuracy and correction of errors",
              "text": ["Hot lists refresh at least daily and entries older than their limit are "
                       "marked stale. Every alert shows the captured image beside the hot-list "

@@ -36,10 +36,10 @@ _REJECT_OUTCOMES = {
 }
 
 
-def suppress(count: int) -> str:
-    """A count as published: exact from SUPPRESS_BELOW, "<5" below it (but 0 stays 0)."""
-    if 0 < count < SUPPRESS_BELOW:
-        return f"<{SUPPRESS_BELOW}"
+def suppress(count: int, below: int = SUPPRESS_BELOW) -> str:
+    """A count as published: exact from ``below``, "<5" under it (but 0 stays 0)."""
+    if 0 < count < below:
+        return f"<{below}"
     return str(count)
 
 
@@ -55,10 +55,11 @@ class Table:
     def labels(self) -> list[str]:
         return sorted({label for c in self.counts.values() for label in c})
 
-    def published(self) -> list[dict[str, Any]]:
+    def published(self, below: int = SUPPRESS_BELOW) -> list[dict[str, Any]]:
         labels = self.labels()
         return [
-            {"month": month, **{label: suppress(self.counts[month][label]) for label in labels}}
+            {"month": month,
+             **{label: suppress(self.counts[month][label], below) for label in labels}}
             for month in sorted(self.counts, reverse=True)
         ]
 
@@ -73,8 +74,8 @@ class TransparencyReport:
     exports: Table
     purges: Table
 
-    def published(self) -> dict[str, Any]:
-        return {name: {"labels": table.labels(), "rows": table.published()}
+    def published(self, below: int = SUPPRESS_BELOW) -> dict[str, Any]:
+        return {name: {"labels": table.labels(), "rows": table.published(below)}
                 for name, table in vars(self).items()}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .._sharing.policy_doc import policy_document
-from .._sharing.transparency import SUPPRESS_BELOW, agencies_with_access, build_report
+from .._sharing.transparency import agencies_with_access, build_report
 from .._storage import Store
 from .auth import require_role
 from .keys import APPLIANCE
@@ -47,7 +47,8 @@ async def transparency_page(request: web.Request) -> web.Response:
         "sharing_enabled": root.sharing.enabled,
         "sections": doc["sections"],
         "policy_version": doc["version"],
-        "suppress_below": SUPPRESS_BELOW,
+        "suppress_below": root.transparency.suppress_below,
+        "contact": root.transparency.contact,
         "generated": local_time(appliance.clock.now(), site_zone(appliance)),
     })
 
@@ -68,7 +69,8 @@ async def _cached_report(request: web.Request) -> dict[str, Any]:
     now = appliance.clock.monotonic()
     cached = _REPORTS.get(store)
     if cached is None or now - cached[0] > REPORT_MAX_AGE:
-        cached = (now, (await build_report(store)).published())
+        below = appliance.config.root.transparency.suppress_below
+        cached = (now, (await build_report(store)).published(below))
         _REPORTS[store] = cached
     return cached[1]
 
