@@ -46,7 +46,8 @@ async def test_hold_survives_purge_then_returns_to_normal_retention(tmp_path: Pa
         )
         assert hold.reads == 1 and hold.active(T0)
 
-        await life.tick(day(8))  # images of the day purged, except the held one
+        [images] = await life.tick(day(8))  # images of the day purged, except the held one
+        assert (images.klass, images.images, images.held) == ("image", 1, 1)
         assert await store.get_crop(evidence.id) == evidence.crop_jpeg
         assert await store.get_crop(other.id) is None
         proofs = await life.tick(day(31))  # reads of the day purged, except the held one

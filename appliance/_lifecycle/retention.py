@@ -203,7 +203,10 @@ class Purger:
             if deleted < batch:
                 break
             await asyncio.sleep(0)
-        remaining_held = int(
+        # Held rows left in place (reads keep their class under a hold key); held images move
+        # to the hold's class, so for images the ones moved now are the held ones.
+        remaining_held = len(held) if klass == IMAGE else 0
+        remaining_held += int(
             await store.query(
                 lambda c: c.execute(
                     f"SELECT count(*) FROM {table} WHERE class = ? AND day = ?", (klass, day)
