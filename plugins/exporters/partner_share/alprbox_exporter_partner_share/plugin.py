@@ -11,9 +11,10 @@ import hmac
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from appliance import (
     AuthFailed,
@@ -44,6 +45,15 @@ class PartnerShareSettings(ExporterSettings):
                                    description="Seconds one request may take.")
     query_minutes: float = Field(default=15.0, ge=1, le=1440,
                                  description="How often the host fetches and answers the list.")
+
+    @field_validator("url")
+    @classmethod
+    def _tls(cls, value: str) -> str:
+        # ALPR data crosses networks only encrypted; plain http is for a receiver on this host.
+        parts = urlsplit(value)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("use https:// (plain http only to a receiver on this machine)")
+        return value
 
 
 def _plain(value: Any) -> Any:

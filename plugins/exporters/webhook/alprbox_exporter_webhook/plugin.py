@@ -18,9 +18,10 @@ import hmac
 import json
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from appliance import (
     AuthFailed,
@@ -46,6 +47,15 @@ class WebhookSettings(ExporterSettings):
                            "file:/path, never the key itself.")
     request_timeout: float = Field(default=10.0, gt=0, le=120,
                                    description="Seconds one POST may take.")
+
+    @field_validator("url")
+    @classmethod
+    def _tls(cls, value: str) -> str:
+        # ALPR data crosses networks only encrypted; plain http is for a receiver on this host.
+        parts = urlsplit(value)
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError("use https:// (plain http only to a receiver on this machine)")
+        return value
 
 
 def _plain(value: Any) -> Any:

@@ -156,3 +156,13 @@ class TestWebhookConformance(ExporterConformance):
         monkeypatch.setenv("OAKLAND_HOOK_SECRET", SECRET)
         return {"type": "webhook", "name": "oakland", "url": receiver[1],
                 "secret": "env:OAKLAND_HOOK_SECRET"}
+
+
+def test_plain_http_is_refused_except_to_this_machine() -> None:
+    from pydantic import ValidationError
+
+    base = {"type": "webhook", "name": "x", "secret": "env:X"}
+    with pytest.raises(ValidationError, match="https"):
+        plugin.WebhookSettings.model_validate({**base, "url": "http://alpr.example.gov/hook"})
+    plugin.WebhookSettings.model_validate({**base, "url": "https://alpr.example.gov/hook"})
+    plugin.WebhookSettings.model_validate({**base, "url": "http://127.0.0.1:8000/hook"})
