@@ -222,3 +222,10 @@ async def test_public_report_is_recomputed_at_most_once_a_minute(
     assert "<td>6</td>" in await (await client.get("/transparency")).text()  # cached
     box.clock.advance(61)
     assert "<td>7</td>" in await (await client.get("/transparency")).text()
+
+
+def test_the_policy_describes_every_role_the_console_has() -> None:
+    from appliance._auth import ROLES as CONSOLE_ROLES
+    from appliance._sharing.policy_doc import ROLES
+
+    assert sorted(role for role, _ in ROLES) == sorted(CONSOLE_ROLES)

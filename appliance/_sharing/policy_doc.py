@@ -19,11 +19,13 @@ from .transparency import agencies_with_access, retention_rows
 if TYPE_CHECKING:
     from .._config import RootConfig
 
-#: the console's roles and what each may do (appliance/_web: require_role calls)
+#: the console's roles (appliance/_auth.py ROLES) and what each may do; a test keeps them in step
 ROLES = (
     ("operator", "live reads, alerts and their verification, searches with a purpose and case "
      "number"),
-    ("supervisor", "as operator, and approving locally entered hot-list plates (BOLOs)"),
+    ("supervisor", "as operator, and approving locally entered hot-list plates (BOLOs) and "
+     "sharing requests (after re-entering a one-time code)"),
+    ("analyst", "searches with a purpose and case number, and filing written sharing requests"),
     ("administrator", "as supervisor, and user accounts, training records and configuration"),
     ("auditor", "the audit trail and audit samples; no searches"),
 )
