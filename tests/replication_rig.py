@@ -160,3 +160,44 @@ def file_site(path: Path) -> str:
 
 def with_env(extra: dict[str, str]) -> dict[str, str]:
     return {**os.environ, **extra}
+
+
+SSHD = Path("/usr/sbin/sshd")
+
+
+@contextlib.contextmanager
+def sftp_server(root: Path) -> Iterator[dict[str, str]]:
+    """OpenSSH's sshd on a free loopback port, accepting one client key, serving SFTP.
+
+    Yields the host, user, client key path and the server's host key line for a site config.
+    """
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / name)],
+                       check=True)
+    authorized = root / "authorized_keys"
+    authorized.write_text((root / "client_key.pub").read_text())
+    authorized.chmod(0o600)
+    port = free_port()
+    config = root / "sshd_config"
+    config.write_text("\n".join([
+        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {root / 'host_key'}",
+        f"PidFile {root / 'sshd.pid'}", f"AuthorizedKeysFile {authorized}",
+        "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes", "UsePAM no", "PermitRootLogin prohibit-password",
+        "StrictModes no", "Subsystem sftp internal-sftp", "",
+    ]))
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    proc = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            time.sleep(0.05)
+        host_key = " ".join((root / "host_key.pub").read_text().split()[:2])
+        yield {"host": f"127.0.0.1:{port}", "user": os.environ.get("USER", "root"),
+               "key_path": str(root / "client_key"), "host_key": host_key}
+    finally:
+        proc.terminate()
+        proc.wait(10)

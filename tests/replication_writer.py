@@ -21,6 +21,7 @@ from pathlib import Path
 from appliance import PlateCandidate, PlateRead
 from appliance._appliance import Appliance
 from appliance._config import parse_config
+from appliance._lifecycle.segments import finish_closing
 from appliance._plugins import create_plugin_host
 from appliance.testing import FAKES
 
@@ -55,6 +56,7 @@ async def main(data_dir: Path, site: Path, count: int, close: bool = False) -> N
         if close:
             store = box.store
             await store.write(lambda c: store.segments.close_before(c, "9999-12-31"))
+            await finish_closing(store)  # hashed off the writer, then ready to ship
             assert box.replication is not None and box.replication.shipper is not None
             assert await box.replication.shipper.ship_pending() > 0
     finally:

@@ -25,12 +25,14 @@ import pytest
 from console_fixtures import make_read
 from replication_rig import (
     BUCKET,
+    SSHD,
     CuttableLink,
     file_site,
     moto_s3,
     s3_client,
     s3_env,
     s3_site,
+    sftp_server,
 )
 
 from appliance.__main__ import main as alprbox
@@ -497,6 +499,8 @@ async def test_a_damaged_segment_is_reported_not_shipped(
 ) -> None:
     from console_fixtures import running_appliance
 
+    from appliance._lifecycle.segments import finish_closing
+
     extra = file_site(tmp_path / "share").split("cameras: []\n", 1)[1]
     async with running_appliance(tmp_path / "data", extra) as box:
         assert box.store is not None and box.replication is not None
@@ -505,6 +509,7 @@ async def test_a_damaged_segment_is_reported_not_shipped(
         await box.store.add_read(make_read(first_seen=datetime.now(UTC)))
         store = box.store
         closed = await store.write(lambda c: store.segments.close_before(c, "9999-12-31"))
+        assert await finish_closing(store) == closed
         segment = store.segments.folder / closed[0]
         data = bytearray(segment.read_bytes())
         data[-1] ^= 0xFF  # one flipped bit in the ciphertext on the box's disk
@@ -535,3 +540,46 @@ async def test_a_target_the_policy_gate_refuses_gets_no_data_and_the_refusal_is_
         decisions = await box.store.events(10, kind="share.decision")
         assert any("objects.ice.dhs.gov" in json.dumps(e["detail"]) for e in decisions)
     assert not list((tmp_path / "data").glob(".replication/*.pid"))
+
+
+# -- SFTP ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not SSHD.exists(), reason="needs OpenSSH's sshd (Debian openssh-server)")
+async def test_sftp_target_with_a_pinned_host_key_restores_every_row(
+    tmp_path: Path, key_env: dict[str, str]
+) -> None:
+    import yaml
+
+    with sftp_server(tmp_path / "ssh") as server:
+        data, remote = tmp_path / "data", tmp_path / "remote"
+        site_data = {"recognition": {"type": "fake"}, "cameras": [], "data_dir": str(data),
+                     "replication": {"enabled": True,
+                                     "target": {"type": "sftp", **server, "path": str(remote)}}}
+        site = tmp_path / "site.yaml"
+        site.write_text(yaml.safe_dump(site_data))
+        writer = await Writer.start(data, site, 80, key_env)
+        assert await writer.finish() == 0
+        assert any((remote / "alprbox.db").rglob("*.ltx"))
+        restored = tmp_path / "restored"
+        code, report = await restore_cli("--config", str(site), "--to", str(restored))
+        assert code == 0, report
+        assert table_rows(restored / "alprbox.db") == table_rows(data / "alprbox.db")
+        assert any("not carried by sftp" in n for n in report["notes"])
+
+        # A server showing another host key (a man in the middle) gets nothing.
+        other = " ".join((tmp_path / "ssh" / "client_key.pub").read_text().split()[:2])
+        site_data["replication"]["target"] = {**site_data["replication"]["target"],
+                                              "host_key": other, "path": str(tmp_path / "mitm")}
+        host = create_plugin_host(discover=False, plugins=[FAKES])
+        config = parse_config(yaml.safe_dump(site_data), "site.yaml", host)
+        box = Appliance(config=config, plugins=host, data_dir=tmp_path / "data2")
+        await box.start()
+        try:
+            assert box.replication is not None
+            main = box.replication.processes[0]
+            await wait_for(lambda: main.status.restarts >= 1, "litestream to fail and restart")
+            assert "host key mismatch" in (main.status.reason or "")
+            assert not (tmp_path / "mitm").exists()
+        finally:
+            await box.stop()

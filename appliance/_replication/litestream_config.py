@@ -43,9 +43,8 @@ class LitestreamJob:
         if isinstance(self.target, S3Target):
             base = f"s3://{self.target.bucket}/{_join(self.target.path, self.name)}"
             return f"{base} at {self.target.endpoint}" if self.target.endpoint else base
-        return f"sftp://{self.target.user}@{self.target.host_name}/" + _join(
-            self.target.path, self.name
-        )
+        remote = _remote_path(self.target.path, self.name)
+        return f"sftp://{self.target.user}@{self.target.host_name}/{remote.lstrip('/')}"
 
 
     def gate_url(self) -> str:
@@ -57,6 +56,11 @@ class LitestreamJob:
                 return f"{target.endpoint}/{target.bucket}/{key}"
             return f"https://{target.bucket}.s3.{target.region}.amazonaws.com/{key}"
         return self.replica_url()
+
+
+def _remote_path(folder: str, name: str) -> str:
+    # An SFTP path keeps its leading slash (absolute) or lack of it (relative to the home dir).
+    return f"{folder.rstrip('/')}/{name}" if folder.strip("/") else name
 
 
 def _join(prefix: str, name: str) -> str:
@@ -85,7 +89,8 @@ def replica_section(job: LitestreamJob) -> dict[str, Any]:
             "host": target.host_name,
             "user": target.user,
             "key-path": str(target.key_path),
-            "path": _join(target.path, job.name),
+            "host-key": target.host_key,
+            "path": _remote_path(target.path, job.name),
         }
     replica["sync-interval"] = job.sync_interval
     return replica

@@ -156,6 +156,12 @@ class LitestreamProcess:
 
         Its answer (``status``, ``txid``, ``replicated_txid``), or None when it could not be
         asked or did not answer."""
+        # Just started (a box stopped right after starting): its control socket comes up
+        # within a moment.
+        for _ in range(100):
+            if self._socket.exists() or self._proc is None or self._proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
         connector = aiohttp.UnixConnector(path=str(self._socket))
         body = {"path": str(self.job.db_path), "wait": True, "timeout": int(wait_s)}
         try:
@@ -286,7 +292,7 @@ class LitestreamProcess:
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip()
             logger.debug("litestream[%s]: %s", self.job.name, text)
-            if "level=ERROR" in text or "level=WARN" in text:
+            if "level=ERROR" in text or "level=WARN" in text or text.startswith("Error:"):
                 self.status.last_litestream_error = text.split(" ", 1)[-1][:300]
 
     async def _poll(self) -> None:

@@ -138,7 +138,7 @@ def _restore_segments(source: SegmentStore, database: Path, folder: Path) -> lis
     wanted = {name: sha for name, state, sha, shipped in rows
               if state == "closed" and shipped is not None}
     still_open = sum(1 for _, state, _, shipped in rows
-                     if state == "open" or (state == "closed" and shipped is None))
+                     if state in ("open", "closing") or (state == "closed" and shipped is None))
 
     async def fetch() -> list[str]:
         on_target = set(await source.names())

@@ -132,13 +132,18 @@ class FileTarget(_Strict):
 
 
 class SftpTarget(_Strict):
-    """An SFTP server, authenticated with an SSH key (never a password)."""
+    """An SFTP server, authenticated with an SSH key (never a password), its host key pinned."""
 
     type: Literal["sftp"]
     host_name: str = Field(alias="host", description="host or host:port of the SFTP server.")
     user: str = Field(description="SSH user name.")
     key_path: Path = Field(description="SSH private key file (0600).")
     path: str = Field(description="Remote directory for this site's replica.")
+    host_key: str = Field(
+        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/=]+$",
+        description="The server's public host key ('ssh-ed25519 AAAA...', as ssh-keyscan "
+        "prints it without the host name): a server that shows another key is refused.",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     _checks = field_validator("host_name", "user", "path")(_no_dollar)
