@@ -244,6 +244,14 @@ class ApprovedAgency(_Strict):
     name: str = Field(min_length=3, max_length=200, description="The agency's name.")
     ori: str = Field(description="Its NCIC ORI: CA followed by 7 letters or digits (CA0010000).")
     kind: str = Field(description="What kind of California public agency it is.")
+    primary_purpose: str | None = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            "For a task force: its primary purpose, from the purpose catalogue; it receives data "
+            "only for that purpose (Gov. Code 7284.6(b)(3): never immigration enforcement)."
+        ),
+    )
     aliases: tuple[str, ...] = Field(default=(), description="Other names it signs with.")
     email_domains: tuple[str, ...] = Field(
         default=(), description="E-mail domains its staff write from (e.g. oaklandca.gov)."
@@ -287,6 +295,36 @@ class ApprovedAgency(_Strict):
                 + ", ".join(AGENCY_KINDS)
             )
         return kind
+
+    @field_validator("primary_purpose")
+    @classmethod
+    def _primary_purpose(cls, value: str | None, info: Any) -> str | None:
+        from ._policy.agencies import TASK_FORCE
+
+        is_task_force = info.data.get("kind") == TASK_FORCE
+        if value is None:
+            if is_task_force:
+                raise ValueError(
+                    "a task force needs its primary purpose (Gov. Code 7284.6(b)(3)); choose "
+                    "from: " + ", ".join(PURPOSE_CATALOGUE)
+                )
+            return None
+        if not is_task_force:
+            raise ValueError("only a task force has a primary purpose here")
+        term = immigration_term(value)
+        if term is not None:
+            raise ValueError(
+                f"{value!r} is immigration enforcement ({term!r}); a task force whose primary "
+                "purpose is immigration enforcement cannot receive ALPR data "
+                f"({IMMIGRATION_STATUTE})"
+            )
+        by_lower = {name.lower(): name for name in PURPOSE_CATALOGUE}
+        name = by_lower.get(" ".join(value.lower().split()))
+        if name is None:
+            raise ValueError(
+                f"unknown purpose {value!r}; choose from: {', '.join(PURPOSE_CATALOGUE)}"
+            )
+        return name
 
     @field_validator("email_domains", "network_domains")
     @classmethod

@@ -6,6 +6,7 @@ replication targets.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,46 @@ def test_the_search_checks_fold_look_alikes_too() -> None:
     assert immigration_term("\u0406\u0421\u0415 asked for it", IMMIGRATION_TEXT_TERMS) == "ice"
     assert immigration_term("Ｄｅｐｏｒｔａｔｉｏｎ") == "deportation"
     assert immigration_term("Office of Emergency Services, police report") is None
+
+
+TASK_FORCE = {"name": "Alameda County Regional Auto Theft Task Force", "ori": "CA0019900",
+              "kind": "task force", "primary_purpose": "stolen vehicle",
+              "approved_by": "Lt. M. Ortiz", "approved_on": "2026-01-02", "expires": "2026-12-31"}
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"primary_purpose": None}, "needs its primary purpose"),
+    ({"primary_purpose": "immigration enforcement"}, "immigration enforcement"),
+    ({"primary_purpose": "general crime suppression"}, "unknown purpose"),
+    ({"kind": "city police"}, "only a task force has a primary purpose"),
+])  # fmt: skip
+def test_a_task_force_needs_a_non_immigration_primary_purpose(
+    changes: dict[str, Any], words: str
+) -> None:
+    entry = {k: v for k, v in {**TASK_FORCE, **changes}.items() if v is not None}
+    text = yaml.safe_dump({"sharing": {"enabled": True, "agencies": [entry]}})
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "site.yaml", create_plugin_host(discover=False, plugins=[FAKES]))
+    assert any(p.startswith("site.yaml:") and words in p for p in caught.value.problems), (
+        caught.value.problems
+    )
+
+
+async def test_a_task_force_receives_data_only_for_its_primary_purpose(
+    store: Store, clock: FakeClock
+) -> None:
+    sharing = {**TABLE["registry"], "agencies": [*TABLE["registry"]["agencies"], TASK_FORCE]}
+    gate = PolicyGate(store, root(sharing), clock)
+    theft = ShareRequest(agency=TASK_FORCE["name"], ori="CA0019900", person="Det. K. Lee",
+                         purpose="stolen vehicle", case_number="26-004417")
+    assert (await gate.check(theft, "tester")).allowed
+    other = await gate.check(
+        ShareRequest(agency=TASK_FORCE["name"], ori="CA0019900", person="Det. K. Lee",
+                     purpose="homicide", case_number="26-004417"), "tester")
+    assert not other.allowed
+    assert "registry:agency:task-force-purpose:CA0019900" in other.matched
+    via = await gate.check(
+        replace(request_for(TABLE["allowed"][0]), purpose="robbery",
+                on_behalf_of=(f"{TASK_FORCE['name']} (CA0019900)",)), "tester")
+    assert not via.allowed
+    assert "registry:on_behalf_of[0]:task-force-purpose:CA0019900" in via.matched

@@ -29,8 +29,11 @@ AGENCY_KINDS: tuple[str, ...] = (
     "state agency", "state police", "attorney general", "university police",
     "community college police", "school district police", "transit police", "port police",
     "airport police", "park district police", "housing authority police", "county agency",
-    "city agency",
+    "city agency", "task force",
 )  # fmt: skip
+#: A multi-agency task force: approved only with a non-immigration primary purpose, and given
+#: data only for that purpose (Gov. Code 7284.6(b)(3), L-14).
+TASK_FORCE = "task force"
 
 #: Positions 3-5 of a federal ORI name the agency; a field office carries its state's code, so
 #: "CAFBI..." is the FBI in California, not a California agency.

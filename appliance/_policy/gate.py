@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from .._storage.sharing import SharingRecords, SharingRow
 from . import denylist
-from .agencies import AgencyRegistry, ori_problems, owns_domain
+from .agencies import TASK_FORCE, AgencyRegistry, ori_problems, owns_domain
 from .chain import ChainVerifier
 from .normalize import mixed_script_words
 
@@ -257,6 +257,7 @@ class PolicyGate:
             found.deny(f"unknown channel {request.channel!r}", f"channel:{request.channel}")
         self._denylist(request, found)
         self._parties(request, found, today)
+        self._task_forces(request, found)
         self._purpose(request, found)
         return found.reasons, found.matched if found.reasons else found.approved + found.matched
 
@@ -335,6 +336,26 @@ class PolicyGate:
         assert lookup.agency is not None
         found.approved.append(f"registry:{where}:{lookup.agency.ori}")
         return lookup.agency
+
+    def _task_forces(self, request: ShareRequest, found: _Findings) -> None:
+        """A task force receives data only for its registered primary purpose (L-14): checked
+        for every approved party the request names."""
+        parties = [("agency", Recipient(name=request.agency, ori=request.ori))]
+        parties += [(f"on_behalf_of[{i}]", Recipient(name=t))
+                    for i, t in enumerate(request.on_behalf_of)]
+        parties += [(f"recipients[{i}]", r) for i, r in enumerate(request.recipients)]
+        purpose = " ".join(request.purpose.split()).lower()
+        for where, party in parties:
+            agency = self._resolve(party)
+            if agency is None or agency.kind != TASK_FORCE:
+                continue
+            if purpose != (agency.primary_purpose or "").lower():
+                found.deny(
+                    f"{where}: {agency.name} is a task force approved only for its primary "
+                    f"purpose {agency.primary_purpose!r}, not {request.purpose!r} "
+                    "(Gov. Code 7284.6(b)(3))",
+                    f"registry:{where}:task-force-purpose:{agency.ori}",
+                )
 
     def _parties(self, request: ShareRequest, found: _Findings, today: Any) -> None:
         if not request.agency.strip() and not request.ori:
