@@ -142,10 +142,6 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     from . import replication
 
     r.add_get("/replication", replication.replication_page)
-    # Replication to the city (issue 5, litestream): state and lag, administrators and auditors.
-    from . import replication
-
-    r.add_get("/replication", replication.replication_page)
     # Retention and legal holds (issue 5, lifecycle): administrators, supervisors, auditors.
     from . import retention
 

@@ -138,12 +138,6 @@ async def healthz(request: web.Request) -> web.Response:
         body["replication"] = replication.health()
         if not replication.healthy:
             body["status"] = "degraded"
-    # Replication to the city (issue 5): behind or down makes the box degraded, not down.
-    replication = appliance.replication
-    if replication is not None and replication.settings.enabled:
-        body["replication"] = replication.health()
-        if not replication.healthy:
-            body["status"] = "degraded"
     if hardware is not None:
         body["hardware"] = {**hardware.status(), "attention": hardware.degraded()}
     # Retention (issue 5): a failing purge keeps data past its retention: degraded.
