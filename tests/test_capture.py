@@ -13,7 +13,7 @@ import pytest
 
 from appliance import DeviceUnavailable, PluginConfigError
 from appliance.capture import StreamCapture, is_stream_url, mask_credentials
-from appliance.testing import CameraConformance
+from appliance.testing import CameraConformance, FakeClock, make_appliance
 from appliance.testing_rigs import RtspServer, free_port, make_h264_clip
 
 
@@ -137,3 +137,33 @@ class TestReplayReadsTheRig(CameraConformance):
     @pytest.fixture
     def camera_settings(self, rtsp_server: RtspServer) -> dict[str, Any]:
         return {"type": "replay", "name": "rig", "source": rtsp_server.url, "realtime": False}
+
+
+async def test_host_recovers_a_replayed_stream_after_the_server_restarts(
+    rtsp_server: RtspServer, tmp_path: Path
+) -> None:
+    from alprbox_camera_replay import plugin
+
+    clock = FakeClock()
+    config = {
+        "recognition": {"type": "fake", "plate": "ABC123"},
+        "cameras": [{"type": "replay", "name": "rig", "source": rtsp_server.url}],
+    }
+    async with make_appliance(
+        tmp_path / "box", plugins=[plugin], config=config, clock=clock
+    ) as box:
+        status = box.cameras["rig"]
+        await _until(lambda: status.state == "running" and status.frames >= 5)
+        rtsp_server.kill()
+        await _until(lambda: status.state == "reconnecting")
+        before, slept_from = status.frames, clock.monotonic()
+        await _until(lambda: clock.monotonic() - slept_from >= 3)  # retries back off meanwhile
+        rtsp_server.start()
+        await _until(lambda: status.state == "running" and status.frames >= before + 5)
+    assert status.error is None
+
+
+async def _until(condition: Any, limit: float = 60.0) -> None:
+    async with asyncio.timeout(limit):
+        while not condition():  # noqa: ASYNC110 - the host's status has no event to await
+            await asyncio.sleep(0.05)

@@ -20,6 +20,7 @@ from appliance import (
     PluginConfigError,
     hookimpl,
 )
+from appliance.capture import StreamCapture
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,13 @@ class ReplayCamera(Camera):
         await self.open()
         if isinstance(self._source, Path) and self._source.is_dir():
             return {"kind": "image folder", "images": str(len(_images_in(self._source)))}
+        if isinstance(self._source, str):
+            stream = StreamCapture(self._source, name=self.name)
+            try:
+                info = await stream.open()
+            finally:
+                await stream.close()
+            return {"kind": "stream", **info.as_dict()}
         capture = await asyncio.to_thread(_open_capture, self._source)
         try:
             return {
@@ -106,6 +114,18 @@ class ReplayCamera(Camera):
 
     async def frames(self) -> AsyncIterator[Frame]:
         clock = self.context.clock
+        if isinstance(self._source, str):
+            # A live stream paces itself. The host's capture helper reads it over TCP with
+            # timeouts in its own thread, and a stream that stops raises DeviceUnavailable, so
+            # the host reconnects with backoff.
+            stream = StreamCapture(self._source, name=self.name, clock=clock)
+            await stream.open()
+            try:
+                async for frame in stream.frames():
+                    yield frame
+            finally:
+                await stream.close()
+            raise DeviceUnavailable(f"stream {stream.display_source} ended")
         while True:
             rate, images = await asyncio.to_thread(self._playlist)
             interval = 1.0 / rate
