@@ -41,6 +41,7 @@ DUMMY = {
     "bolo_id": "b" * 12,
     "username": "operator",
     "sha256": "c" * 64,
+    "delivery_id": "d" * 32,
     "share_id": "d" * 12,
     "key_id": "d" * 12,
 }

@@ -352,7 +352,7 @@ async def test_an_exporter_cannot_reach_the_store_except_through_the_gate(box: A
 async def test_outbox_page_shows_waiting_and_dead_letters(
     tmp_path: Path, aiohttp_client: Any
 ) -> None:
-    from console_fixtures import add_user, appliance_with_lists, login_as
+    from console_fixtures import add_user, appliance_with_lists, csrf_from, login_as
 
     from appliance._web import create_app
 
@@ -374,6 +374,19 @@ async def test_outbox_page_shows_waiting_and_dead_letters(
         cells = [c.split("</td>")[0] for c in row.split("<td>")[1:5]]
         assert cells == ["recording", "1", "0", "1"]  # type, waiting, delivered, dead
         assert "told to fail" in row
+        [dead] = await outbox.records.recent(5, status="dead")
+        assert html.count('class="dead-letter"') == 1 and dead.id in html
+        assert "note" not in html  # a dead letter's payload is never shown
+        token = csrf_from(html)
+        response = await client.post(f"/outbox/{dead.id}/retry", data={"csrf_token": token},
+                                     allow_redirects=False)
+        assert response.status == 303
+        row_after = await outbox.records.get(dead.id)
+        assert row_after is not None and row_after.status == "pending"
+        assert await box.store.events(5, kind="export.requeued")  # type: ignore[union-attr]
+        await add_user(box, "auditor", "auditor")
+        await login_as(client, "auditor", "correct horse 42")
+        assert (await client.get("/outbox")).status == 200  # auditors see it, cannot retry
         await add_user(box, "op", "operator")
         await login_as(client, "op", "correct horse 42")
         assert (await client.get("/outbox")).status == 403

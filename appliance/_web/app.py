@@ -138,6 +138,7 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_get("/transparency", transparency.transparency_page)
     r.add_get("/policy", transparency.policy_page)
     r.add_get("/outbox", transparency.outbox_page)
+    r.add_post("/outbox/{delivery_id:[0-9a-f]{32}}/retry", transparency.outbox_retry)
     # Replication to the city (issue 5, litestream): state and lag, administrators and auditors.
     from . import replication
 

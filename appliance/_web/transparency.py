@@ -20,6 +20,8 @@ from .keys import APPLIANCE
 from .present import local_time, render_page, site_zone
 
 OUTBOX_ROLES = frozenset({"administrator", "supervisor", "auditor"})
+RETRY_ROLES = frozenset({"administrator", "supervisor"})
+DEAD_SHOWN = 100
 #: what each table is called on the public page
 TABLE_TITLES = {
     "reads": "Plates read",
@@ -86,8 +88,22 @@ async def policy_page(request: web.Request) -> web.Response:
     })
 
 
+async def outbox_retry(request: web.Request) -> web.Response:
+    """Put a dead-lettered delivery back in the queue (audited; the gate is asked again)."""
+    session = require_role(request, RETRY_ROLES, "retry dead-lettered deliveries")
+    appliance = request.app[APPLIANCE]
+    if appliance.sharing is None:
+        raise web.HTTPNotFound(text="No exporters are running.")
+    delivery_id = request.match_info["delivery_id"]
+    if await appliance.sharing.outbox.retry_dead(delivery_id, session.username):
+        session.notices.append(f"Delivery {delivery_id} queued again.")
+    else:
+        session.notices.append(f"Delivery {delivery_id} is not dead-lettered; nothing done.")
+    raise web.HTTPSeeOther("/outbox")
+
+
 async def outbox_page(request: web.Request) -> web.Response:
-    require_role(request, OUTBOX_ROLES, "see the exporter outbox")
+    session = require_role(request, OUTBOX_ROLES, "see the exporter outbox")
     appliance = request.app[APPLIANCE]
     outbox = appliance.sharing.outbox if appliance.sharing is not None else None
     zone = site_zone(appliance)
@@ -97,4 +113,15 @@ async def outbox_page(request: web.Request) -> web.Response:
                      "oldest_pending": local_time(state["oldest_pending"], zone),
                      "last_delivered_at": local_time(state["last_delivered_at"], zone),
                      "failing_since": local_time(state["failing_since"], zone)})
-    return render_page(request, "outbox.html", {"title": "Exporter outbox", "exporters": rows})
+    dead = []
+    if outbox is not None:
+        for row in await outbox.records.recent(DEAD_SHOWN, status="dead"):
+            # What the console shows of a dead letter: where and when, never what it carries.
+            dead.append({"id": row.id, "exporter": row.exporter, "approval": row.approval_id,
+                         "channel": row.channel, "attempts": row.attempts,
+                         "queued": local_time(row.created_at, zone),
+                         "error": row.last_error or ""})
+    return render_page(request, "outbox.html", {
+        "title": "Exporter outbox", "exporters": rows, "dead": dead,
+        "can_retry": session.role in RETRY_ROLES,
+    })
