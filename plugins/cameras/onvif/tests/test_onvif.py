@@ -261,3 +261,30 @@ async def test_unicast_discovery_finds_the_device(
     assert camera_found.name == "test" and "dn:NetworkVideoTransmitter" in camera_found.types
     settings = settings_for(device, password_env, host=camera_found.host, port=camera_found.port)
     assert (await make_camera(tmp_path, settings).probe())["model"] == "Responder 1"
+
+
+async def test_stream_uri_gets_the_credentials_for_rtsp_digest(
+    rtsp_server_factory: Any, password_env: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    protected = rtsp_server_factory(user="admin", password=PASSWORD)
+    async with OnvifDevice(stream_uri=protected.url, password=PASSWORD) as device:
+        camera = make_camera(tmp_path, settings_for(device, password_env))
+        await camera.open()
+        try:
+            frame = await asyncio.wait_for(anext(aiter(camera.frames())), 20)
+        finally:
+            await camera.close()
+    assert frame.image.ndim == 3
+    assert PASSWORD not in caplog.text
+
+
+async def test_probe_says_when_onvif_works_but_the_stream_does_not(
+    rtsp_server_factory: Any, password_env: str, tmp_path: Path
+) -> None:
+    other = rtsp_server_factory(user="admin", password="a-different-rtsp-password")
+    async with OnvifDevice(stream_uri=other.url, password=PASSWORD) as device:
+        camera = make_camera(tmp_path, settings_for(device, password_env, open_timeout=5))
+        with pytest.raises(DeviceUnavailable, match="ONVIF works but the RTSP stream") as raised:
+            await camera.probe()
+    assert PASSWORD not in str(raised.value)
