@@ -400,3 +400,33 @@ class TestRecordingExporterConformance(ExporterConformance):
     @pytest.fixture
     def exporter_settings(self) -> dict[str, Any]:
         return {"type": "recording", "name": "recorder"}
+
+
+async def test_an_exporter_still_written_for_send_is_not_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pydantic import Field
+
+    from appliance import ExporterSettings, hookimpl
+
+    class OldSettings(ExporterSettings):
+        type: str = Field(default="old", pattern="^old$", description="An 0.1 exporter.")
+
+    class OldExporter(Exporter):
+        settings_model = OldSettings
+
+        async def send(self, read: PlateRead) -> None:  # the 0.1 interface
+            raise AssertionError("never called")
+
+    class OldPlugin:
+        __name__ = "old_exporter_plugin"
+
+        @hookimpl
+        def appliance_exporter_types(self) -> list[type[Exporter]]:
+            return [OldExporter]
+
+    with caplog.at_level(logging.ERROR):
+        async with make_appliance(tmp_path / "box", plugins=[OldPlugin()],
+                                  config={"exporters": [{"type": "old", "name": "legacy"}]}) as box:
+            assert box.sharing is not None and "legacy" not in box.sharing.outbox.exporters
+    assert "does not implement deliver" in caplog.text

@@ -50,6 +50,11 @@ def build_exporters(appliance: Appliance) -> dict[str, tuple[Exporter, ExporterS
         cls = appliance.plugins.type_for("exporter", settings.type)
         if cls is None:
             continue
+        if cls.deliver is Exporter.deliver:
+            # An exporter written for 0.1's send(read) would fail every delivery: say so once.
+            logger.error("Exporter '%s' (%s) does not implement deliver(delivery) (send(read) "
+                         "was replaced in 0.2): it is not started", settings.name, cls.__name__)
+            continue
         try:
             # No hardware either: an exporter gets a logger, its own directory and the clock.
             context = replace(appliance.context("exporters", settings.name), hardware=None)
