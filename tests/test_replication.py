@@ -424,6 +424,7 @@ async def test_a_purged_day_is_unreadable_even_in_a_copy_restored_from_before_th
     from appliance._lifecycle.keyring import KeyShredded
     from appliance._lifecycle.records import IMAGE, READ
     from appliance._lifecycle.retention import Purger
+    from appliance._lifecycle.segments import finish_closing
     from appliance.testing import FakeClock
 
     data, share, restored = tmp_path / "data", tmp_path / "share", tmp_path / "restored"
@@ -440,6 +441,14 @@ async def test_a_purged_day_is_unreadable_even_in_a_copy_restored_from_before_th
         main, keys = box.replication.processes
         await wait_for(lambda: main.status.state == keys.status.state == "replicating",
                        "both databases to replicate")
+        store, shipper = box.store, box.replication.shipper
+        assert shipper is not None
+        await store.write(lambda c: store.segments.close_before(c, "9999-12-31"))
+        await finish_closing(store)
+        assert await shipper.ship_pending() == 2
+        old_segment = f"image-{old.date().isoformat()}-000.seg"
+        new_segment = f"image-{now.date().isoformat()}-000.seg"
+        assert {old_segment, new_segment} <= {p.name for p in (share / "segments").iterdir()}
         before = await main.sync_now()
         assert before is not None and before["replicated_txid"] == before["txid"]
 
@@ -449,6 +458,8 @@ async def test_a_purged_day_is_unreadable_even_in_a_copy_restored_from_before_th
         for process in (keys, main):
             answer = await process.sync_now()
             assert answer is not None and answer["replicated_txid"] == answer["txid"]
+        await shipper.ship_pending()  # the purged day's images leave the target too
+        assert {p.name for p in (share / "segments").iterdir()} == {new_segment}
 
     # The city restores the main database as it was *before* the purge (its rows still there)
     # with keys.db as it is now: the purged day's key is gone, so are its plates.
@@ -583,3 +594,27 @@ async def test_sftp_target_with_a_pinned_host_key_restores_every_row(
             assert not (tmp_path / "mitm").exists()
         finally:
             await box.stop()
+
+
+async def test_s3_segment_store_puts_lists_gets_and_deletes_on_a_real_s3_server(
+    tmp_path: Path, moto_url: str, key_env: dict[str, str]
+) -> None:
+    import hashlib
+
+    from appliance._replication.segment_store import S3Segments
+
+    settings = ReplicationSettings.model_validate({"target": {
+        "type": "s3", "bucket": BUCKET, "path": "sites/seg", "endpoint": moto_url,
+        "access_key_id": "env:ALPRBOX_TEST_S3_KEY",
+        "secret_access_key": "env:ALPRBOX_TEST_S3_SECRET"}})
+    assert settings.target is not None and settings.target.type == "s3"
+    store = S3Segments(settings.target)
+    source = tmp_path / "image-2026-05-01-000.seg"
+    source.write_bytes(os.urandom(300_000))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    await store.put(source.name, source, source.stat().st_size, digest)
+    assert await store.names() == [source.name]
+    await store.get(source.name, tmp_path / "back.seg")
+    assert (tmp_path / "back.seg").read_bytes() == source.read_bytes()
+    await store.delete(source.name)
+    assert await store.names() == []

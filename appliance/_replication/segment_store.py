@@ -39,6 +39,8 @@ class SegmentStore(Protocol):
 
     async def get(self, name: str, destination: Path) -> None: ...
 
+    async def delete(self, name: str) -> None: ...
+
 
 def segment_store(target: S3Target | FileTarget | SftpTarget) -> SegmentStore | None:
     """The segment store of a replication target; None when that kind cannot carry segments."""
@@ -84,6 +86,11 @@ class FolderSegments:
         import shutil
 
         await asyncio.to_thread(shutil.copyfile, self.folder / name, destination)
+
+    async def delete(self, name: str) -> None:
+        import asyncio
+
+        await asyncio.to_thread((self.folder / name).unlink, missing_ok=True)
 
 
 def sigv4_headers(
@@ -207,3 +214,6 @@ class S3Segments:
 
         data = await self._request("GET", self._object_url(name), _EMPTY_SHA256)
         await asyncio.to_thread(destination.write_bytes, data)
+
+    async def delete(self, name: str) -> None:
+        await self._request("DELETE", self._object_url(name), _EMPTY_SHA256)

@@ -80,6 +80,24 @@ class SegmentShipper:
                 " AND shipped_at IS NULL ORDER BY closed_at, name LIMIT ?", (PASS_LIMIT,))]
         return await self.store.query(rows)
 
+    async def _remove_purged(self) -> None:
+        """Take purged segments off the target too. Their day key is destroyed, so a copy
+        left there would be unreadable anyway; removing it is hygiene, not the protection.
+        ``shipped_at`` goes back to NULL once the target no longer holds the file."""
+        def rows(c: sqlite3.Connection) -> list[str]:
+            return [r[0] for r in c.execute(
+                "SELECT name FROM segments WHERE state = 'deleted' AND shipped_at IS NOT NULL"
+                " LIMIT ?", (PASS_LIMIT,))]
+
+        for name in await self.store.query(rows):
+            await self.target.delete(name)
+
+            def mark(c: sqlite3.Connection, n: str = name) -> None:
+                c.execute("UPDATE segments SET shipped_at = NULL WHERE name = ?"
+                          " AND state = 'deleted'", (n,))
+
+            await self.store.write(mark)
+
     async def ship_pending(self) -> int:
         """Ship every closed, unshipped segment; how many went. Errors are recorded, not raised."""
         shipped = 0
@@ -101,6 +119,7 @@ class SegmentShipper:
                 await self.store.write(mark)
                 shipped += 1
             left = len(await self.pending()) if len(batch) == PASS_LIMIT else 0
+            await self._remove_purged()
         except (OSError, LookupError, aiohttp.ClientError, TimeoutError) as err:
             self.status.state, self.status.reason = "behind", f"segments not shipped: {err}"
             self.status.sync_errors += 1
