@@ -156,11 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_share_arguments(share_check)
     # -- end share check ---------------------------------------------------------------------
 
-    # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
-    from ._lifecycle.cli import add_lifecycle_parsers
-
-    add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
-
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
