@@ -542,7 +542,19 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def safe_mode_config(host: PluginHost, source: str) -> SiteConfig:
-    """A config with no cameras, so a broken site file still leaves the console reachable."""
+    """A config with no cameras, so a broken site file still leaves the console reachable.
+
+    The site's name, data directory, keys and retention are kept when they are valid on their
+    own: without them safe mode would look for the store and its master key in the wrong place.
+    """
+    from ._lifecycle.keyprovider import safe_mode_sections
+
+    kept = safe_mode_sections(Path(source))
+    if kept:
+        try:
+            return parse_config(kept + "cameras: []\n", f"{source} (safe mode)", host)
+        except ConfigError:
+            pass
     return parse_config("cameras: []\n", f"{source} (safe mode)", host)
 
 

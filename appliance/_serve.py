@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ._appliance import Appliance
 from ._config import SiteConfig
+from ._crypto import MasterKeyError
 from ._plugins import PluginHost
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ async def serve(
 
     appliance = Appliance(config=config, plugins=host, data_dir=data_dir)
     appliance.config_problems = list(config_problems or [])
-    await appliance.start()
+    try:
+        await appliance.start()
+    except MasterKeyError as err:
+        # A missing, wrong or corrupt key is explained, never answered with a new empty store.
+        logger.error("Cannot open the store in %s: %s", data_dir, err)
+        return 2
     runner = web.AppRunner(create_app(appliance), handle_signals=False)
     await runner.setup()
     console = config.root.console

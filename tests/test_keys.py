@@ -316,3 +316,31 @@ async def test_city_key_reads_a_replica_until_the_day_is_shredded(tmp_path: Path
     generate_city_key(other)
     with pytest.raises(MasterKeyError, match="another city key"):
         city_cipher(replica / KEYS_DB, other)
+
+
+async def test_run_with_a_lost_key_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    import asyncio
+    import subprocess
+    import sys
+
+    data, key = tmp_path / "data", tmp_path / "master.key"
+    store = await Store.open(
+        data / "alprbox.db", FieldCipher(load_master_key(settings(master_key_file=key), data, "s"))
+    )
+    await store.add_read(a_read("LOST999"))
+    await store.close()
+    key.unlink()
+    config = tmp_path / "site.yaml"
+    # A broken site file (unknown recognizer): safe mode still uses its keys section.
+    config.write_text(f"recognition: {{type: nosuch}}\nkeys: {{master_key_file: {key}}}\n")
+    env = {k: v for k, v in os.environ.items() if k != "ALPRBOX_CONFIG"}
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "appliance", "run", "--config", str(config), "--data-dir",
+         str(data), "--port", "0"],
+        capture_output=True, text=True, check=False, timeout=120, env=env,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "SAFE MODE" in result.stderr
+    assert f"the master key file {key} is missing" in result.stderr
+    assert not key.exists()

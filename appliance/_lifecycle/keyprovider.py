@@ -229,3 +229,18 @@ def has_master_key(settings: KeySettings, data_dir: Path, site: str) -> bool:
     if isinstance(provider, FileKeyProvider):
         return provider.path.exists()
     return True
+
+
+def safe_mode_sections(config_file: Path) -> str:
+    """The ``site``, ``data_dir``, ``keys`` and ``retention`` sections of a broken site file, as
+    YAML, so safe mode still finds the store and its key ("" when unreadable)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(config_file.read_text())
+    except (OSError, yaml.YAMLError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    kept = {k: data[k] for k in ("site", "data_dir", "keys", "retention") if k in data}
+    return yaml.safe_dump(kept) if kept else ""
