@@ -229,3 +229,49 @@ def test_the_policy_describes_every_role_the_console_has() -> None:
     from appliance._sharing.policy_doc import ROLES
 
     assert sorted(role for role, _ in ROLES) == sorted(CONSOLE_ROLES)
+
+
+async def test_posted_policy_that_no_longer_matches_is_drift(tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from appliance.testing import make_appliance
+
+    data = tmp_path / "box"
+    async with make_appliance(data, clock=FakeClock(T0)):
+        pass
+    site = tmp_path / "site.yaml"
+
+    def write_site(read_days: int) -> None:
+        site.write_text(yaml.safe_dump({
+            "keys": {"master_key_file": str(tmp_path / "box.key")},
+            "transparency": {"custodian_title": "Records Division Manager"},
+            "retention": {"read_days": read_days}}))
+
+    async def alprbox(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "appliance", "policy", *args, "--config",
+                             str(site), "--data-dir", str(data)],
+            capture_output=True, text=True, timeout=120)
+
+    write_site(30)
+    shown = await alprbox("show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    posted = tmp_path / "posted.json"
+    posted.write_text(shown.stdout)  # what the city put on its web site
+    same = await alprbox("check", "--posted", str(posted), "--json")
+    assert same.returncode == 0, same.stdout + same.stderr
+
+    write_site(60)  # the box now keeps non-hit reads twice as long as the posted policy says
+    drift = await alprbox("check", "--posted", str(posted), "--json")
+    assert drift.returncode == 1
+    findings = json.loads(drift.stdout)["findings"]
+    retention = [f["problem"] for f in findings if f["rule"] == "posted retention"]
+    assert any("posted" in p and "30 days" in p for p in retention)
+    assert any("enforced" in p and "60 days" in p for p in retention)
+    text = await alprbox("show")
+    assert "(G) Retention and destruction" in text.stdout

@@ -29,6 +29,16 @@ def add_sharing_parsers(sub: Any, config_default: str | None) -> None:
                        help="site config (default $ALPRBOX_CONFIG, else the demo's)")
     check.add_argument("--data-dir", type=Path, help="override the data directory")
     check.add_argument("--json", action="store_true", help="findings as one JSON object")
+    check.add_argument("--posted", type=Path, metavar="FILE",
+                       help="the policy as posted (from 'alprbox policy show --json'): report "
+                       "every section that differs from what the box enforces now")
+    show = actions.add_parser("show", help="the usage and privacy policy generated from the "
+                              "live config (what /policy shows)")
+    show.add_argument("--config", type=Path, default=config_default,
+                      help="site config (default $ALPRBOX_CONFIG, else the demo's)")
+    show.add_argument("--data-dir", type=Path, help="override the data directory")
+    show.add_argument("--json", action="store_true", help="the document as JSON (to post, and "
+                      "to check later with policy check --posted)")
 
 
 def _site(args: argparse.Namespace) -> tuple[Any, Any, Path]:
@@ -76,6 +86,14 @@ def run_policy(args: argparse.Namespace) -> int:
     from .drift import run_policy_check
 
     config, host, data_dir = _site(args)
+    if args.policy_command == "show":
+        from datetime import UTC, datetime
+
+        from .policy_doc import policy_document, policy_text
+
+        doc = policy_document(config.root, datetime.now(UTC).date())
+        print(json.dumps(doc, indent=2) if args.json else policy_text(doc))
+        return 0
     return int(asyncio.run(run_policy_check(args, config, host, data_dir)))
 
 

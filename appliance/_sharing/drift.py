@@ -64,6 +64,21 @@ def config_findings(config: SiteConfig, today: date) -> list[Finding]:
     return found
 
 
+def posted_findings(path: Path, config: SiteConfig, today: date) -> list[Finding]:
+    """Where the policy as posted (a saved ``alprbox policy show --json``) no longer matches the
+    one generated from what the box enforces."""
+    from .policy_doc import policy_document, posted_differences
+
+    try:
+        posted = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        return [Finding("posted policy", f"cannot read {path}: {err}")]
+    live = policy_document(config.root, today)
+    rules = {"G": "posted retention"}
+    return [Finding(rules.get(key, "posted policy"), f"({key}) {what}")
+            for key, what in posted_differences(posted, live)]
+
+
 async def store_findings(config: SiteConfig, store: Store, now: datetime) -> list[Finding]:
     """Drift between the posted policy and what the store holds."""
     from .._storage.audit import verify_audit
@@ -124,6 +139,8 @@ async def run_policy_check(
 
     now = SystemClock().now()
     findings = config_findings(config, now.date())
+    if getattr(args, "posted", None) is not None:
+        findings += posted_findings(Path(args.posted), config, now.date())
     if (data_dir / DB_NAME).is_file():
         store = await Appliance(config=config, plugins=host, data_dir=data_dir).open_store()
         try:

@@ -108,3 +108,40 @@ def policy_document(root: RootConfig, today: date) -> dict[str, Any]:
     }
     doc["version"] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:12]
     return doc
+
+
+def policy_text(doc: dict[str, Any]) -> str:
+    """The document as plain text (for printing or pasting into a web page)."""
+    lines = [f"ALPR usage and privacy policy: {doc['site']} (version {doc['version']})", ""]
+    for section in doc["sections"]:
+        lines.append(f"({section['key']}) {section['title']}")
+        lines.extend(f"  {para}" for para in section["text"] if para)
+        lines.extend(f"  - {item}" for item in section["items"])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def posted_differences(posted: dict[str, Any], live: dict[str, Any]) -> list[tuple[str, str]]:
+    """(section key, what differs) for every section of a posted policy that no longer says
+    what the live configuration enforces; retention items are named one by one."""
+    if posted.get("version") == live.get("version"):
+        return []
+    before = {s["key"]: s for s in posted.get("sections", [])}
+    out: list[tuple[str, str]] = []
+    for section in live["sections"]:
+        old = before.pop(section["key"], None)
+        if old is None:
+            out.append((section["key"], f"'{section['title']}' is not in the posted policy"))
+            continue
+        if section["key"] == "G":
+            posted_items, live_items = set(old.get("items", [])), set(section["items"])
+            for item in sorted(posted_items - live_items):
+                out.append(("G", f"posted: {item}"))
+            for item in sorted(live_items - posted_items):
+                out.append(("G", f"enforced: {item}"))
+        elif old.get("items") != section["items"] or old.get("text") != section["text"]:
+            out.append((section["key"], f"'{section['title']}' differs from what the box "
+                        "enforces"))
+    out.extend((key, f"'{s.get('title', key)}' is posted but no longer generated")
+               for key, s in before.items())
+    return out
