@@ -7,7 +7,10 @@ Each finding names a rule, what the policy posts and what the box holds or does.
 * sharing: sharing on without any approved agency; agencies whose approval lapsed still listed;
   exporters streaming data with sharing off or without a standing approval;
 * training: users whose training is missing or expired (1798.90.51(b)(2));
-* audit: the audit trail does not verify (the monitoring the policy promises is broken).
+* audit: the audit trail does not verify (the monitoring the policy promises is broken);
+* posted policy (``--posted FILE``, a saved ``alprbox policy show --json``): every retention
+  line the posted text states that the box no longer enforces, and any other section changed;
+* policy: no official custodian named.
 """
 
 from __future__ import annotations
