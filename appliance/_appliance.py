@@ -89,7 +89,8 @@ class Appliance:
             logger=logging.getLogger(f"appliance.plugins.{kind}.{name}"),
             data_dir=plugin_dir,
             clock=self.clock,
-            hardware=self.hardware,
+            # Only cameras get the box's devices (GPS fix, IR lamp): nothing else needs them.
+            hardware=self.hardware if kind == "cameras" else None,
         )
 
     async def start(self) -> None:
