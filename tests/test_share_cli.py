@@ -34,7 +34,10 @@ def site(tmp_path: Path) -> tuple[Path, Path]:
         if agency["ori"] not in ("CA0011100", "CA0011200"):
             agency["expires"] = "2099-12-31"
     config = tmp_path / "site.yaml"
-    config.write_text(yaml.safe_dump({"sharing": registry}))
+    # The master key lives outside the data directory; each test keeps its own (a shared
+    # default location would let parallel test runs replace each other's key).
+    keys = {"master_key_file": str(tmp_path / "keys" / "master.key")}
+    config.write_text(yaml.safe_dump({"sharing": registry, "keys": keys}))
     return config, tmp_path / "data"
 
 
