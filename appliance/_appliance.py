@@ -37,6 +37,7 @@ from ._storage import Store
 from ._storage.audit import load_signing_key, signing_key_path
 from .base import Camera, Clock, PluginContext, Recognizer, SystemClock
 from .hardware.box import BoxHardware
+from .hardware.metrics import HardwareCollector
 from .models import PlateRead
 
 logger = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ class Appliance:
         if not hardware.fitted:
             return
         self.hardware = hardware
+        self.metrics.registry.register(HardwareCollector(hardware))
         try:
             await hardware.start()
         except Exception as err:  # a bug in a device driver must not keep the box down

@@ -313,6 +313,11 @@ async def test_tamper_alarm_is_audited_and_shown_in_healthz(
             assert health["status"] == "degraded"
             assert health["hardware"]["tamper"] == {"state": "open", "alarms": 1}
             assert "tamper switch open" in health["hardware"]["attention"]
+            metrics = box.metrics.render().decode()
+            assert "alprbox_tamper_open 1.0" in metrics
+            assert "alprbox_tamper_alarms_total 1.0" in metrics
+            assert "alprbox_illuminator_on 0.0" in metrics
+            assert 'alprbox_sensor_value{sensor="battery",unit="V"} 12.8' in metrics
 
             tamper.shut_switch()
             await until(lambda: not box.hardware.tamper_open)

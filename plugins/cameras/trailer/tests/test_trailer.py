@@ -196,6 +196,7 @@ async def test_reads_carry_the_gps_fix_and_none_after_the_gps_is_lost(
 
             await until(lambda: hardware.gps.current() is not None)
             await until(lambda: camera_status()["frames_with_position"] >= 3)
+            assert "alprbox_gps_fix 1.0" in box.metrics.render().decode()
 
             # A car passes with the fix in hand (the clock moves on: the first track closes).
             clock.advance(2)
@@ -213,6 +214,8 @@ async def test_reads_carry_the_gps_fix_and_none_after_the_gps_is_lost(
             assert status["gps"]["state"] == "unavailable"
             assert "gps unavailable" in hardware.degraded()
             assert camera_status()["gps"] == "unavailable"
+            metrics = box.metrics.render().decode()
+            assert "alprbox_gps_fix 0.0" in metrics and "37.8" not in metrics
         while not queue.empty():
             reads.append(queue.get_nowait())
         async with make_appliance(tmp_path / "box", plugins=[plugin],
