@@ -430,3 +430,30 @@ async def test_an_exporter_still_written_for_send_is_not_started(
                                   config={"exporters": [{"type": "old", "name": "legacy"}]}) as box:
             assert box.sharing is not None and "legacy" not in box.sharing.outbox.exporters
     assert "does not implement deliver" in caplog.text
+
+
+async def test_delivered_payloads_are_dropped_and_old_rows_pruned(box: Appliance) -> None:
+    assert box.store is not None and isinstance(box.clock, FakeClock)
+    approvals = Approvals()
+    auth = approvals.approve("req-1")
+    outbox = outbox_for(box, approvals)
+    delivered = await outbox.enqueue(auth, "oakland", {"kind": "hit", "plate": "7ABC123"},
+                                     actor="rivera")
+    await outbox.deliver_due("oakland")
+    RecordingExporter.fail_next["oakland"] = 100
+    dead = await outbox.enqueue(auth, "oakland", {"kind": "hit", "plate": "8XYZ999"},
+                                actor="rivera")
+    for _ in range(3):
+        await outbox.deliver_due("oakland")
+        box.clock.advance(3600)
+    raw = sqlite3.connect(box.store.path)
+    sizes = dict(raw.execute("SELECT id, length(payload) FROM outbox").fetchall())
+    raw.close()
+    assert sizes[delivered] == 0  # nothing of what left stays behind
+    assert sizes[dead] > 0  # a dead letter keeps its payload for a retry
+    assert outbox.keep_dead == timedelta(days=30)  # the site keeps non-hit reads 30 days
+    box.clock.advance(29 * 86400)
+    assert await outbox.prune() == 0
+    box.clock.advance(2 * 86400)
+    assert await outbox.prune() == 2
+    assert await outbox.records.get(delivered) is None and await outbox.records.get(dead) is None

@@ -51,6 +51,13 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 3600.0
 #: how often an idle worker looks again even without being woken (seconds of real time)
 POLL_SECONDS = 5.0
+#: delivered rows (ids only, payload dropped) are kept this long for idempotency and status
+KEEP_DELIVERED = timedelta(days=30)
+#: dead letters (payload kept for a retry) are kept at most this long by default; the box's
+#: retention for non-hit reads, when shorter, applies (see :meth:`Outbox.prune`)
+KEEP_DEAD = timedelta(days=30)
+#: how often a worker prunes (seconds on the clock's monotonic time)
+PRUNE_EVERY = 3600.0
 
 __all__ = ["Outbox", "OutboxFull", "backoff_delay"]
 
@@ -131,6 +138,9 @@ class Outbox:
         }
         self._wake = {name: asyncio.Event() for name in exporters}
         self._tasks: list[asyncio.Task[None]] = []
+        #: how long a dead letter (with its payload) is kept; the site's retention shortens it
+        self.keep_dead = KEEP_DEAD
+        self._pruned_at: float | None = None
 
     # -- queueing ----------------------------------------------------------------------------
 
@@ -275,6 +285,17 @@ class Outbox:
             await self._refresh_counts()
         return ok
 
+    async def prune(self) -> int:
+        """Forget delivered rows after :data:`KEEP_DELIVERED` and dead letters after
+        ``keep_dead``: the outbox must not keep data longer than the box's retention does."""
+        now = self.clock.now()
+        gone = await self.records.prune(now - KEEP_DELIVERED, now - self.keep_dead)
+        self._pruned_at = self.clock.monotonic()
+        if gone:
+            logger.info("Outbox: %d finished deliveries pruned", gone)
+            await self._refresh_counts()
+        return gone
+
     async def _refresh_counts(self) -> None:
         counts = await self.records.counts()
         now = self.clock.now()
@@ -318,6 +339,9 @@ class Outbox:
         while True:
             wake.clear()
             try:
+                if (self._pruned_at is None
+                        or self.clock.monotonic() - self._pruned_at > PRUNE_EVERY):
+                    await self.prune()
                 await self.deliver_due(name)
                 next_due = await self.records.next_due(name)
             except asyncio.CancelledError:

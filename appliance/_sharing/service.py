@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from .._hotlist.alerts import Alert
@@ -84,6 +85,10 @@ async def start_sharing(
         build_exporters(appliance),
         registry=appliance.metrics.registry,
     )
+    read_days = getattr(appliance.config.root.retention, "read_days", None)
+    if isinstance(read_days, int):
+        # A dead letter holds reads: never longer than non-hit reads themselves are kept.
+        outbox.keep_dead = min(outbox.keep_dead, timedelta(days=read_days))
     await outbox.start(workers=workers)
     runtime = SharingRuntime(outbox)
     streaming = [

@@ -147,13 +147,33 @@ class OutboxRecords:
         return None if value is None else datetime.fromisoformat(value)
 
     async def mark_delivered(self, row: OutboxRow, at: datetime) -> None:
+        """Record the delivery and drop its payload: once handed over, the box keeps no second
+        copy of what left (the audit event says what data it was); the id stays for
+        idempotency and status."""
         await self._store.write(
             lambda c: c.execute(
                 "UPDATE outbox SET status = ?, attempts = attempts + 1, finished_at = ?,"
-                " last_error = NULL WHERE id = ? AND status = ?",
+                " last_error = NULL, payload = x'' WHERE id = ? AND status = ?",
                 (DELIVERED, _iso(at), row.id, PENDING),
             )
         )
+
+    async def prune(self, delivered_before: datetime, dead_before: datetime) -> int:
+        """Delete delivered rows finished before ``delivered_before`` and dead letters (with
+        their payloads) finished before ``dead_before``; returns how many."""
+
+        def op(c: sqlite3.Connection) -> int:
+            gone = c.execute(
+                "DELETE FROM outbox WHERE status = ? AND finished_at < ?",
+                (DELIVERED, _iso(delivered_before)),
+            ).rowcount
+            gone += c.execute(
+                "DELETE FROM outbox WHERE status = ? AND finished_at < ?",
+                (DEAD, _iso(dead_before)),
+            ).rowcount
+            return int(gone)
+
+        return await self._store.write(op)
 
     async def mark_failed(
         self, row: OutboxRow, at: datetime, error: str, retry_at: datetime | None
@@ -225,8 +245,12 @@ class OutboxRecords:
         (delivery_id, exporter, approval_id, channel, created, status, attempts, next_at,
          finished, payload, error) = row  # fmt: skip
         cipher = self._store.cipher
-        body = json.loads(
-            cipher.decrypt(bytes(payload), _ad(delivery_id, exporter, created, "payload"))
+        body = (
+            json.loads(
+                cipher.decrypt(bytes(payload), _ad(delivery_id, exporter, created, "payload"))
+            )
+            if payload
+            else {}  # delivered: the payload was dropped
         )
         last_error = (
             cipher.decrypt(bytes(error), _ad(delivery_id, exporter, created, "error")).decode()
