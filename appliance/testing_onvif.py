@@ -153,7 +153,8 @@ class OnvifDevice:
         app = web.Application()
         app.router.add_post("/onvif/{service:.*}", self._soap)
         app.router.add_get("/snapshot.jpg", self._snapshot)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A pending PullMessages long poll must not hold up stopping the device.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
