@@ -99,6 +99,24 @@ async def test_frozen_server_never_blocks_the_loop(rtsp_server: RtspServer) -> N
         rtsp_server.thaw()
 
 
+async def test_slow_consumer_of_a_live_stream_gets_the_newest_frames(
+    rtsp_server: RtspServer,
+) -> None:
+    capture = StreamCapture(rtsp_server.url, buffer=2)
+    await capture.open()
+    try:
+        first = await asyncio.wait_for(capture.read(), 20)
+        await asyncio.sleep(1.5)  # a busy consumer; the 10 fps stream goes on meanwhile
+        late = await capture.read()
+    finally:
+        await capture.close()
+    # Only `buffer` frames waited (one more may be on its way from the worker thread): the rest
+    # were dropped and counted, none queued up as lag.
+    assert capture.dropped >= 5
+    assert capture.frames_read - capture.dropped - 2 <= 2 + 1
+    assert (late.timestamp - first.timestamp).total_seconds() >= 1.0
+
+
 async def test_file_is_read_completely_then_ends(tmp_path: Path) -> None:
     clip = make_h264_clip(tmp_path / "c.mp4", width=320, height=240, fps=10, seconds=3)
     capture = StreamCapture(clip)
