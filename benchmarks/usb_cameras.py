@@ -6,11 +6,15 @@ pattern to MJPEG (quality like a webcam's, ``-q:v 5``) into a FIFO at the given 
 USB plugin's own ``MjpegPipeSource`` reads and decodes it. ffmpeg runs in its own process, so
 this process's CPU time is the host's cost alone.
 
-    python benchmarks/usb_cameras.py [--frames N] [--json]
+    python benchmarks/usb_cameras.py [--frames N] [--replugs N] [--outage S] [--json]
 
 Prints, per resolution: frames read, CPU ms per frame (parse + decode, process CPU time), wall
-frames per second, bytes per frame, and torn frames skipped; and the same through the camera's
-async read loop (``UsbCamera.frames()``, a worker thread per read) to show its overhead.
+frames per second and torn frames skipped; and the same through the camera's async read loop
+(``UsbCamera.frames()``, a worker thread per read) to show its overhead.
+
+Then unplug and replug, under the host's camera supervisor (its real backoff): the time from the
+camera dying (ffmpeg killed, its node and by-id link removed) to the camera marked offline, and
+from the camera back (on another /dev/videoN) to its first frame in the host.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ for path in (REPO_ROOT, REPO_ROOT / "plugins" / "cameras" / "usb"):
 from alprbox_camera_usb.plugin import UsbCamera, UsbSettings  # noqa: E402
 from alprbox_camera_usb.sources import MjpegPipeSource  # noqa: E402
 
+from appliance._metrics import Metrics  # noqa: E402
+from appliance._pipeline.camera_supervisor import CameraStatus, CameraSupervisor  # noqa: E402
+from appliance._pipeline.frame_queue import FrameQueue  # noqa: E402
 from appliance.base import PluginContext, SystemClock  # noqa: E402
 
 SIZES = {"720p": "1280x720", "1080p": "1920x1080"}
@@ -127,10 +134,86 @@ async def measure_camera(root: Path, size: str, frames: int) -> dict[str, Any]:
             "wall_fps": round(read / wall, 1)}
 
 
+def _plug(root: Path, number: int) -> Path:
+    entry = root / "sys" / f"video{number}"
+    entry.mkdir(parents=True)
+    (entry / "name").write_text("ffmpeg MJPEG\n")
+    (entry / "index").write_text("0\n")
+    by_id = root / "by-id"
+    by_id.mkdir(exist_ok=True)
+    (by_id / "usb-bench-video-index0").symlink_to(f"../dev/video{number}")
+    node = root / "dev" / f"video{number}"
+    node.parent.mkdir(exist_ok=True)
+    os.mkfifo(node)
+    return node
+
+
+def _unplug(root: Path) -> None:
+    shutil.rmtree(root / "sys")
+    shutil.rmtree(root / "by-id")
+    shutil.rmtree(root / "dev")
+
+
+def _live_camera(node: Path) -> subprocess.Popen[bytes]:
+    ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
+    return subprocess.Popen(
+        [ffmpeg, "-nostdin", "-loglevel", "quiet", "-re", "-f", "lavfi", "-i",
+         "testsrc2=size=1280x720:rate=15", "-c:v", "mjpeg", "-q:v", "5", "-f", "mjpeg", "-y",
+         str(node)],
+        stdout=subprocess.DEVNULL,
+    )
+
+
+async def _wait(check: Any, limit: float = 120.0) -> float:
+    start = time.perf_counter()
+    while not check():
+        if time.perf_counter() - start > limit:
+            raise TimeoutError("no change within the limit")
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - start
+
+
+async def measure_replug(root: Path, rounds: int, outage: float) -> list[dict[str, float]]:
+    """Unplug/replug under the real supervisor (backoff 1 s doubling, jitter 20 %)."""
+    settings = UsbSettings.model_validate({
+        "type": "usb", "name": "bench", "device": "usb-bench-video-index0",
+        "capture": "mjpeg-pipe", "sysfs_root": str(root / "sys"),
+        "by_id_dir": str(root / "by-id"), "dev_dir": str(root / "dev"),
+    })
+    camera = UsbCamera(settings, PluginContext(logging.getLogger("bench"), root, SystemClock()))
+    status = CameraStatus("bench", "usb")
+    queue = FrameQueue(4)
+    supervisor = CameraSupervisor(camera, queue, status, Metrics(), SystemClock())
+    process = _live_camera(_plug(root, 0))
+    task = asyncio.create_task(supervisor.run())
+    results = []
+    try:
+        await _wait(lambda: status.state == "running" and status.frames > 15)
+        for n in range(rounds):
+            process.kill()
+            process.wait()
+            _unplug(root)
+            detect = await _wait(lambda: status.state == "reconnecting")
+            await asyncio.sleep(outage)
+            before = status.frames
+            process = _live_camera(_plug(root, 2 * (n + 1)))
+            recover = await _wait(lambda b=before: status.frames > b)
+            await _wait(lambda b=before: status.frames > b + 15)
+            results.append({"detect_s": round(detect, 3), "recover_s": round(recover, 2)})
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        process.kill()
+        process.wait()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--replugs", type=int, default=3)
+    parser.add_argument("--outage", type=float, default=2.0, help="seconds unplugged")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(),
@@ -144,6 +227,8 @@ def main() -> None:
             source = measure_source(fifo, size, args.frames)
             loop = asyncio.run(measure_camera(Path(tmp) / "cam", size, args.frames))
         results["usb_mjpeg_fifo"][label] = {"source": source, "camera_loop": loop}
+    with tempfile.TemporaryDirectory(prefix="usb-replug-") as tmp:
+        results["replug"] = asyncio.run(measure_replug(Path(tmp), args.replugs, args.outage))
     if args.json:
         print(json.dumps(results, indent=2))
         return
@@ -155,6 +240,10 @@ def main() -> None:
         print(f"  {label:>5}: source {s['cpu_ms_per_frame']:6.2f} ms CPU/frame "
               f"({s['wall_fps']:.0f} fps flat out, {s['torn_frames_skipped']} torn), "
               f"camera loop {c['cpu_ms_per_frame']:6.2f} ms CPU/frame ({c['wall_fps']:.0f} fps)")
+    print(f"Unplug/replug at 720p15 under the host's supervisor, {args.outage:g} s unplugged:")
+    for i, r in enumerate(results["replug"], 1):
+        print(f"  #{i}: offline after {r['detect_s'] * 1000:.0f} ms; first frame "
+              f"{r['recover_s']:.2f} s after the camera was back")
 
 
 if __name__ == "__main__":
