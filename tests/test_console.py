@@ -343,7 +343,7 @@ async def test_healthz(client: Client, appliance: Appliance) -> None:
     assert response.status == 200
     assert await response.json() == {
         "status": "ok", "cameras": {}, "recognizer": "ok", "plugins_failed": [],
-        "safe_mode": False, "store": "ok", "audit": "ok",
+        "safe_mode": False, "store": "ok", "audit": "ok", "retention": "ok",
     }
     appliance.cameras["north-gate"] = CameraStatus("north-gate", "rtsp", state="failed")
     response = await client.get("/healthz")
