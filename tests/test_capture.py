@@ -185,3 +185,45 @@ async def _until(condition: Any, limit: float = 60.0) -> None:
     async with asyncio.timeout(limit):
         while not condition():  # noqa: ASYNC110 - the host's status has no event to await
             await asyncio.sleep(0.05)
+
+
+async def test_reads_mjpeg_over_http() -> None:
+    """An MJPEG camera's multipart/x-mixed-replace stream, served on loopback."""
+    import cv2
+    import numpy as np
+    from aiohttp import web
+
+    async def mjpeg(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame"}
+        )
+        await response.prepare(request)
+        for i in range(1000):
+            _, jpeg = cv2.imencode(".jpg", np.full((240, 320, 3), i % 255, np.uint8))
+            data = jpeg.tobytes()
+            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+            try:
+                await response.write(head.encode() + data + b"\r\n")
+            except ConnectionResetError:
+                break
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/video.mjpg", mjpeg)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        capture = StreamCapture(f"http://viewer:mjpeg-secret@127.0.0.1:{port}/video.mjpg")
+        info = await capture.open()
+        try:
+            frames = [await asyncio.wait_for(capture.read(), 10) for _ in range(3)]
+        finally:
+            await capture.close()
+    finally:
+        await runner.cleanup()
+    assert (info.width, info.height) == (320, 240)
+    assert all(f.image.shape == (240, 320, 3) for f in frames)
+    assert "mjpeg-secret" not in capture.display_source
