@@ -22,6 +22,8 @@ MULTICAST_GROUP = ("239.255.255.250", 3702)
 _WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 _WSD = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 _SOAP = "http://www.w3.org/2003/05/soap-envelope"
+# Anyone on the network can send us a datagram: no entities, no network, no huge trees.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def parse_probe_matches(data: bytes, message_id: str | None = None) -> list[Disc
     """The devices in one ProbeMatches datagram (empty for anything else, or a reply to another
     probe when ``message_id`` is given)."""
     try:
-        root = etree.fromstring(data)
+        root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError:
         return []
     if message_id is not None:
