@@ -396,3 +396,38 @@ async def test_live_page_shows_the_box_hardware(
         assert "Tamper switch" in html and "open (1 alarms since start)" in html
         assert "Uplink" in html and "unreachable" in html and "forwarded when it is back" in html
         assert "Illuminator" in html
+
+
+def test_a_bad_devices_section_names_its_line() -> None:
+    from appliance._config import parse_config
+    from appliance._plugins import create_plugin_host
+    from appliance.errors import ConfigError
+    from appliance.testing import FAKES
+
+    text = (
+        "recognition: {type: fake}\n"
+        "devices:\n"
+        "  gps: /dev/ttyUSB0\n"
+        "  gps_max_fix_age_seconds: -1\n"
+        "  uplink: {host: minio.city.example, prot: 443}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, "site.yaml", create_plugin_host(discover=False, plugins=[FAKES]))
+    problems = "\n".join(caught.value.problems)
+    assert "site.yaml:4: devices.gps_max_fix_age_seconds" in problems
+    assert "site.yaml:5: devices.uplink" in problems and "prot" in problems
+
+
+@pytest.mark.hardware
+@pytest.mark.skipif(not Path("/dev/gpiochip0").exists(), reason="no GPIO chip here")
+def test_a_real_pi_drives_the_illuminator_pin() -> None:
+    pins = GpioPins.model_validate(TRAILER_PINS)
+    os.environ.setdefault("GPIOZERO_PIN_FACTORY", pins.pin_factory or "lgpio")
+    lamp = GpioSwitch(pins.illuminator or 17, what="illuminator")
+    try:
+        lamp.on()
+        assert lamp.is_on
+        lamp.off()
+        assert not lamp.is_on
+    finally:
+        lamp.close()

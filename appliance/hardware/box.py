@@ -135,12 +135,22 @@ class BoxHardware:
                 baud=self.settings.gps_baud or p.gps_baud,
                 max_fix_age=self.settings.gps_max_fix_age_seconds,
             )
-            self._tasks.append(asyncio.create_task(self.gps.run(), name="gps"))
+            self._run("gps", self.gps.run)
         if self.sensors:
-            self._tasks.append(asyncio.create_task(self._poll_sensors(), name="sensors"))
+            self._run("sensors", self._poll_sensors)
         if self.settings.uplink is not None:
             self.uplink = UplinkMonitor(self.settings.uplink, self._clock)
-            self._tasks.append(asyncio.create_task(self.uplink.run(), name="uplink"))
+            self._run("uplink", self.uplink.run)
+
+    def _run(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            try:
+                await loop()
+            except Exception as err:  # a bug: say so once, keep the rest of the box running
+                logger.exception("Box hardware: the %s task stopped", name)
+                self.problems.append(f"{name} stopped: {type(err).__name__}: {err}")
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"hardware-{name}"))
 
     def _claim(self, make: Callable[[], Any]) -> Any:
         try:
