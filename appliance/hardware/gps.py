@@ -125,12 +125,13 @@ class GpsReceiver:
         """Keep a session to the receiver, reconnecting with backoff; logs once per outage."""
         backoff = self._backoff_initial
         while True:
+            before = self.sentences
             try:
                 await self._session()
                 why = "receiver closed the connection"
             except (OSError, ConnectionError, TimeoutError, ValueError) as err:
                 why = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
-            if self.sentences:  # it worked for a while: back off afresh
+            if self.sentences > before:  # it worked for a while: back off afresh
                 backoff = self._backoff_initial
             self._down(why)
             # Wall-clock sleep on purpose: an unplugged receiver is absent in real time.
