@@ -325,3 +325,32 @@ async def test_something_that_is_not_gpsd_is_refused() -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+# -- a position on the frames becomes the read's ---------------------------------------------------
+
+
+def test_the_tracker_keeps_the_newest_position_of_a_vehicles_frames() -> None:
+    import numpy as np
+
+    from appliance import Frame, Location, PlateCandidate, PlateDetection
+    from appliance._pipeline.tracker import PlateTracker
+
+    t0 = datetime(2026, 11, 28, 18, 0, tzinfo=UTC)
+    here = Location(37.8697, -122.3111, t0, hdop=0.9)
+    there = Location(37.8698, -122.3112, t0, hdop=0.9)
+    image = np.full((240, 320, 3), 120, np.uint8)
+    detection = PlateDetection((80, 80, 120, 40), 0.9, "7ABC123", 0.9,
+                               (PlateCandidate("7ABC123", 0.9),), (0.9,) * 7)
+    tracker = PlateTracker("trailer", 1.5, 0.3)
+    from datetime import timedelta
+
+    for i, location in enumerate((here, there, None)):  # the last frame: GPS lost meanwhile
+        frame = Frame(image, t0 + timedelta(seconds=0.2 * i), "trailer", i + 1, location)
+        assert tracker.update(frame, [detection]) == []
+    (read,) = tracker.flush()
+    assert read.location == there
+    # A vehicle seen only without a fix gets no position.
+    tracker.update(Frame(image, t0, "trailer", 9), [detection])
+    (unlocated,) = tracker.flush()
+    assert unlocated.location is None
