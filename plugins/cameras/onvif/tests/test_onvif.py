@@ -288,3 +288,21 @@ async def test_probe_says_when_onvif_works_but_the_stream_does_not(
         with pytest.raises(DeviceUnavailable, match="ONVIF works but the RTSP stream") as raised:
             await camera.probe()
     assert PASSWORD not in str(raised.value)
+
+
+async def test_vehicle_events_are_told_apart_from_motion(
+    device: OnvifDevice, password_env: str, tmp_path: Path
+) -> None:
+    camera = make_camera(tmp_path, settings_for(device, password_env))
+    await camera.open()
+    try:
+        listener = aiter(camera.events())
+        pending = asyncio.ensure_future(anext(listener))
+        await asyncio.sleep(0)
+        device.emit_motion(True, topic="tns1:RuleEngine/MyRuleDetector/VehicleDetect")
+        event = await asyncio.wait_for(pending, 10)
+        await listener.aclose()
+    finally:
+        await camera.close()
+    assert (event.kind, event.active) == ("vehicle", True)
+    assert camera.event_active("vehicle") is None, "closed: no events, so no state"
