@@ -1,4 +1,4 @@
-"""The only module that imports gpiozero: signals on the box itself.
+"""Signals on the box itself: the alert buzzer and status light (devices: appliance/hardware).
 
 A box without a screen (a pole, a trailer) signals an alert with its buzzer and status light,
 driven through gpiozero with the pins named in the hardware profile (``firmware_configs/``).
@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 from ._hotlist.alerts import Alert
 from ._pipeline.bus import Bus
+from .hardware.gpio import (
+    Buzzer,
+    GpioBuzzer,
+    GpioStatusLED,
+    GpioUnavailable,
+    StatusLED,
+    choose_pin_factory,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,21 +30,17 @@ class AlertSignal:
     """Beeps the buzzer and blinks the status light for each alert raised."""
 
     def __init__(self, gpio: dict[str, Any]) -> None:
-        from gpiozero import LED, Buzzer, Device
-        from gpiozero.exc import BadPinFactory, GPIOZeroError
-
-        self.buzzer: Any = None
-        self.light: Any = None
-        if gpio.get("pin_factory") and Device.pin_factory is None:
-            # gpiozero's documented way to choose a factory; a set variable (tests use "mock")
-            # wins over the profile.
-            os.environ.setdefault("GPIOZERO_PIN_FACTORY", str(gpio["pin_factory"]))
+        # The devices are the hardware layer's (appliance/hardware/gpio.py): one place that
+        # talks to gpiozero, with one way of saying a pin cannot be used.
+        self.buzzer: Buzzer | None = None
+        self.light: StatusLED | None = None
+        choose_pin_factory(gpio.get("pin_factory"))
         try:
             if gpio.get("buzzer") is not None:
-                self.buzzer = Buzzer(gpio["buzzer"])
+                self.buzzer = GpioBuzzer(int(gpio["buzzer"]))
             if gpio.get("status_led") is not None:
-                self.light = LED(gpio["status_led"])
-        except (BadPinFactory, GPIOZeroError, ImportError, OSError) as err:
+                self.light = GpioStatusLED(int(gpio["status_led"]))
+        except GpioUnavailable as err:
             self.close()
             raise RuntimeError(f"GPIO unavailable: {err}") from err
         self.signalled = 0
@@ -47,9 +50,9 @@ class AlertSignal:
             return
         self.signalled += 1
         if self.buzzer is not None:
-            self.buzzer.beep(on_time=0.15, off_time=0.15, n=3, background=True)
+            self.buzzer.beep(on_time=0.15, off_time=0.15, n=3)
         if self.light is not None:
-            self.light.blink(on_time=0.25, off_time=0.25, n=6, background=True)
+            self.light.blink(on_time=0.25, off_time=0.25, n=6)
 
     async def run(self, bus: Bus[Alert]) -> None:
         queue = bus.subscribe()
@@ -63,6 +66,7 @@ class AlertSignal:
         for device in (self.buzzer, self.light):
             if device is not None:
                 device.close()
+        self.buzzer = self.light = None
 
 
 def start_alert_signal(

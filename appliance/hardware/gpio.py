@@ -64,12 +64,21 @@ class GpioPins(BaseModel):
     gps_baud: int = Field(default=9600, gt=0, description="NMEA receiver baud rate.")
 
 
-def use_pin_factory(pins: GpioPins) -> None:
-    """Choose the profile's pin factory unless one is set already (tests set ``mock``)."""
+def choose_pin_factory(name: str | None) -> None:
+    """Choose the profile's pin factory unless one is set already.
+
+    gpiozero's documented way is the environment variable; a variable already set (tests use
+    ``mock``) or a factory already installed (``MockFactory`` in tests) wins over the profile.
+    """
     from gpiozero import Device
 
-    if pins.pin_factory and Device.pin_factory is None:
-        os.environ.setdefault("GPIOZERO_PIN_FACTORY", pins.pin_factory)
+    if name and Device.pin_factory is None:
+        os.environ.setdefault("GPIOZERO_PIN_FACTORY", str(name))
+
+
+def use_pin_factory(pins: GpioPins) -> None:
+    """Choose the profile's pin factory unless one is set already (tests set ``mock``)."""
+    choose_pin_factory(pins.pin_factory)
 
 
 def _claim(make: Callable[[], Any], what: str, pin: int) -> Any:
