@@ -256,6 +256,16 @@ async def make_appliance(
 # -- fixtures --------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _fresh_recording_exporter() -> Iterable[None]:
+    """:class:`RecordingExporter` keeps what it got on the class: every test starts clean."""
+    RecordingExporter.delivered.clear()
+    RecordingExporter.fail_next.clear()
+    yield
+    RecordingExporter.delivered.clear()
+    RecordingExporter.fail_next.clear()
+
+
 @pytest.fixture
 def fake_clock() -> FakeClock:
     return FakeClock()

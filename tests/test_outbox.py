@@ -79,6 +79,8 @@ async def box(tmp_path: Path) -> AsyncIterator[Appliance]:
                              "max_pending": 4}]}
     async with make_appliance(tmp_path / "box", config=config, clock=FakeClock(T0)) as app:
         yield app
+    RecordingExporter.delivered.clear()
+    RecordingExporter.fail_next.clear()
 
 
 def outbox_for(box: Appliance, approvals: Approvals) -> Outbox:

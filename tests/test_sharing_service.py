@@ -4,9 +4,12 @@ streams hits to an exporter; a revoked one, or a denylisted agency, streams noth
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from appliance._appliance import Appliance
 from appliance._policy.gate import ShareRequest, ShareScope, gate_for
@@ -25,6 +28,16 @@ SHARING = {
     }],
 }
 HOTLIST = {"type": "fake", "name": "wanted", "plates": ["7ABC123"]}
+
+
+@pytest.fixture(autouse=True)
+def fresh_recording_exporter() -> Iterator[None]:
+    """The recording exporter keeps its state on the class: start and end every test clean."""
+    RecordingExporter.delivered.clear()
+    RecordingExporter.fail_next.clear()
+    yield
+    RecordingExporter.delivered.clear()
+    RecordingExporter.fail_next.clear()
 
 
 def read(plate: str) -> PlateRead:
