@@ -31,9 +31,12 @@ logger = logging.getLogger(__name__)
 
 def _window(text: str) -> tuple[time, time]:
     start, sep, end = text.partition("-")
-    if not sep:
-        raise ValueError(f"{text!r} is not HH:MM-HH:MM")
-    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    try:
+        if not sep:
+            raise ValueError
+        return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not a window like 19:00-07:00 (HH:MM-HH:MM)") from None
 
 
 class LightSettings(BaseModel):
