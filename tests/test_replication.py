@@ -296,8 +296,10 @@ async def test_unreachable_target_keeps_storing_reads_says_why_and_catches_up(
         assert health["ok"] is False
         assert "not acknowledged a sync" in health["databases"]["alprbox.db"]["reason"]
         assert "Reads are still stored" in health["databases"]["alprbox.db"]["reason"]
+        assert health["databases"]["alprbox.db"]["local_backlog_bytes"] is not None
         metrics = box.metrics.render().decode()
         assert 'alprbox_replication_up{database="alprbox.db",state="behind"} 0.0' in metrics
+        assert 'alprbox_replication_local_backlog_bytes{database="alprbox.db"}' in metrics
 
         link.restore()
         await wait_for(lambda: main.status.state == "replicating", "replication to catch up")
@@ -397,7 +399,7 @@ async def test_console_and_healthz_show_replication_state_to_administrators_and_
             response = await client.get("/replication")
             html = await response.text()
             assert response.status == 200
-            assert "alprbox.db" in html and "replicating" in html
+            assert "alprbox.db" in html and "replicating" in html and "Waiting on the box" in html
             assert str(tmp_path / "share") in html
         await add_user(box, "operator", "operator")
         await login_as(client, "operator", "correct horse 42")

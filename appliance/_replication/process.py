@@ -97,6 +97,8 @@ class ReplicaStatus:
     sync_count: float = 0.0
     sync_errors: float = 0.0
     last_litestream_error: str | None = None
+    #: bytes of litestream's local change files beside the database: what an outage piles up
+    local_backlog_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,6 +119,7 @@ class ReplicaStatus:
             "sync_count": self.sync_count,
             "sync_errors": self.sync_errors,
             "last_litestream_error": self.last_litestream_error,
+            "local_backlog_bytes": self.local_backlog_bytes,
         }
 
 
@@ -296,11 +299,16 @@ class LitestreamProcess:
                 self.status.last_litestream_error = text.split(" ", 1)[-1][:300]
 
     async def _poll(self) -> None:
+        meta = self.job.db_path.parent / f".{self.job.db_path.name}-litestream"
+        polls = 0
         async with aiohttp.ClientSession(timeout=_SCRAPE_TIMEOUT) as http:
             while True:
                 await asyncio.sleep(self.poll_interval)
                 await self._scrape(http)
                 self._judge()
+                if polls % 30 == 0:  # a directory walk: not every second
+                    self.status.local_backlog_bytes = await asyncio.to_thread(_tree_size, meta)
+                polls += 1
 
     async def _scrape(self, http: aiohttp.ClientSession) -> None:
         try:
@@ -366,6 +374,15 @@ class LitestreamProcess:
                         self.job.name, status.target, status.lag_seconds, status.restarts)
             self._failing = False
         status.state, status.reason = "replicating", None
+
+
+def _tree_size(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(root, name)).st_size
+    return total
 
 
 def _parse_time(text: str) -> datetime:

@@ -107,7 +107,7 @@ class ReplicationSupervisor:
             "problem": self.problem,
             "databases": {
                 s.database: {"state": s.state, "lag_seconds": s.as_dict()["lag_seconds"],
-                             "reason": s.reason}
+                             "reason": s.reason, "local_backlog_bytes": s.local_backlog_bytes}
                 for s in self.statuses()
             },
         }
@@ -197,10 +197,15 @@ class ReplicationCollector:
                                        "Times litestream was restarted", labels=["database"])
         errors = GaugeMetricFamily("alprbox_replication_sync_errors",
                                    "litestream's own sync error count", labels=["database"])
+        backlog = GaugeMetricFamily("alprbox_replication_local_backlog_bytes",
+                                    "litestream's change files kept beside the database",
+                                    labels=["database"])
         for s in self.supervisor.statuses():
             up.add_metric([s.database, s.state], 1 if s.ok else 0)
             if s.lag_seconds is not None:
                 lag.add_metric([s.database], s.lag_seconds)
             restarts.add_metric([s.database], s.restarts)
             errors.add_metric([s.database], s.sync_errors)
-        yield from (up, lag, restarts, errors)
+            if s.local_backlog_bytes is not None:
+                backlog.add_metric([s.database], s.local_backlog_bytes)
+        yield from (up, lag, restarts, errors, backlog)
