@@ -88,6 +88,7 @@ async def test_auditor_views_but_cannot_hold_operator_sees_nothing(
 async def test_healthz_names_a_failing_retention_run(client: Client, appliance: Appliance) -> None:
     assert (await (await client.get("/healthz")).json())["retention"] == "ok"
     assert appliance.lifecycle is not None
+    await appliance.lifecycle.stop()  # its scheduled run would clear the error we set
     appliance.lifecycle.last_error = "OperationalError: disk I/O error"
     body = await (await client.get("/healthz")).json()
     assert body["retention"].startswith("OperationalError") and body["status"] == "degraded"

@@ -22,25 +22,30 @@ async def retention_status(
     store: Store, settings: RetentionSettings, now: datetime
 ) -> dict[str, Any]:
     today = now.date()
-    held_sql = (
-        "SELECT i.read_id FROM hold_items i JOIN holds h ON h.id = i.hold_id"
-        " WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > ?)"
-    )
     stamp = utc(now)
 
     def counts(c: Any) -> dict[str, list[tuple[str, int, int]]]:
+        # Counts come from the (class, day) indexes alone; the (few) held rows are joined apart,
+        # so this stays fast over millions of reads.
+        active = (
+            "FROM hold_items i JOIN holds h ON h.id = i.hold_id"
+            " WHERE h.released_at IS NULL AND (h.until IS NULL OR h.until > ?)"
+        )
         out: dict[str, list[tuple[str, int, int]]] = {}
-        for klass in (READ, HIT):
-            out[klass] = c.execute(
-                f"SELECT day, count(*), sum(id IN ({held_sql})) FROM reads WHERE class = ?"
-                " GROUP BY day ORDER BY day",
-                (stamp, klass),
+        for klass, table, key in ((READ, "reads", "id"), (HIT, "reads", "id"),
+                                  (IMAGE, "images", "read_id")):
+            totals = c.execute(
+                f"SELECT day, count(*) FROM {table} WHERE class = ? GROUP BY day ORDER BY day",
+                (klass,),
             ).fetchall()
-        out[IMAGE] = c.execute(
-            f"SELECT day, count(*), sum(read_id IN ({held_sql})) FROM images WHERE class = ?"
-            " GROUP BY day ORDER BY day",
-            (stamp, IMAGE),
-        ).fetchall()
+            held = dict(
+                c.execute(
+                    f"SELECT t.day, count(*) FROM {table} t WHERE t.class = ? AND t.{key} IN"
+                    f" (SELECT i.read_id {active}) GROUP BY t.day",
+                    (klass, stamp),
+                ).fetchall()
+            )
+            out[klass] = [(day, n, int(held.get(day, 0))) for day, n in totals]
         return out
 
     by_class = await store.query(counts)
