@@ -420,6 +420,9 @@ async def test_hostile_key_names_are_stored_and_shown_safely(
     response = await post(client, "/account/api-keys", token, name=hostile)
     assert response.status in (200, 400)
     assert_escaped(await response.text(), "new key")
+    response = await post(client, "/account/api-keys", token, name="cad", expires_on=hostile)
+    assert response.status == 400 and "YYYY-MM-DD" in await response.text()
+    assert_escaped(await response.text(), "key expiry")
     assert_escaped(await (await client.get("/account")).text(), "account")
     for field in ("current_password", "new_password", "confirm_password"):
         data = {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
