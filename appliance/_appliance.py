@@ -238,6 +238,8 @@ class Appliance:
             sink=self._on_read,
             metrics=self.metrics,
             clock=self.clock,
+            # The camera's own motion events gate the detector (issue 8), unless turned off.
+            motion_hint=camera.motion_hint if pipeline.camera_events else None,
         )
         self._worker_tasks.append(asyncio.create_task(worker.run(), name=f"worker-{settings.name}"))
 

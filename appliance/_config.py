@@ -90,6 +90,11 @@ class PipelineSettings(_Strict):
     min_read_confidence: float = Field(
         default=0.3, ge=0, le=1, description="Voted reads below this confidence are discarded."
     )
+    camera_events: bool = Field(
+        default=True,
+        description="Skip the detector while a camera's own motion/vehicle events say nothing "
+        "moves (cameras without events are gated on pixel change).",
+    )
 
 
 class HardwareProfile(_Strict):

@@ -16,6 +16,12 @@ class Metrics:
         self.frames_gated = Counter(
             "alprbox_frames_gated", "Frames skipped by the motion gate", ["camera"], registry=r
         )
+        self.frames_event_skipped = Counter(
+            "alprbox_frames_event_skipped",
+            "Frames skipped because the camera's own events said nothing moves",
+            ["camera"],
+            registry=r,
+        )
         self.detector_runs = Counter(
             "alprbox_detector_runs", "Frames run through the recognizer", ["camera"], registry=r
         )

@@ -110,6 +110,18 @@ class Camera:
         """Return one current frame (only if ``supports_snapshot``)."""
         raise NotImplementedError
 
+    def motion_hint(self) -> bool | None:
+        """Whether the camera itself says something moves in view right now (issue 8).
+
+        A camera with its own analytics (ONVIF motion or vehicle events, a trip wire, a radar)
+        lets the host skip the plate detector while nothing moves: ``False`` means "nothing
+        moves", ``True`` "something moves, look". ``None`` (the default) means the camera has
+        no such events or has not said yet, and the host gates on pixel change instead. Called
+        on the event loop for every frame: return a remembered state, never do I/O here. While
+        a vehicle is being tracked the host keeps looking whatever this says.
+        """
+        return None
+
     async def close(self) -> None:
         """Release the device. Called once, also after a failure."""
 

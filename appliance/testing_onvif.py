@@ -17,7 +17,10 @@ anything else gets the ONVIF ``ter:NotAuthorized`` SOAP fault, as a real camera 
 
 Faults to test against: ``password`` (the client's is then wrong), ``profiles`` without H.264,
 ``clock_skew`` (the device's clock is off by that much, e.g. ``timedelta(hours=1)``),
-``events=False`` (no event service). :attr:`OnvifDevice.calls` records the operations asked.
+``events=False`` (no event service). ``initial_motion=False`` (or True) announces that motion
+state to each new subscription, as a camera with a motion rule does; :meth:`OnvifDevice.
+drop_subscriptions` makes the camera forget its subscribers (an event service restart).
+:attr:`OnvifDevice.calls` records the operations asked.
 :mod:`appliance.testing_discovery` answers WS-Discovery probes with the device's XAddrs.
 """
 
@@ -79,6 +82,8 @@ class OnvifEvent:
     active: bool
     time: datetime
     source: str = "VideoSourceToken"
+    #: ``Initialized`` for the state a camera announces to a new subscription, else ``Changed``
+    operation: str = "Changed"
 
 
 @dataclass
@@ -110,6 +115,7 @@ class OnvifDevice:
         port: int = 0,
         manufacturer: str = "alprbox test kit",
         model: str = "Responder 1",
+        initial_motion: bool | None = None,
     ) -> None:
         self.stream_uri = stream_uri
         self.username = username
@@ -121,6 +127,9 @@ class OnvifDevice:
         self.manufacturer = manufacturer
         self.model = model
         self.port = port
+        #: the motion state announced (``Initialized``) to every new subscription, as ONVIF
+        #: cameras with a motion rule do; None: the device announces nothing
+        self.motion_state = initial_motion
         self.calls: list[str] = []
         self.auth_failures = 0
         self._subscriptions: dict[str, _Subscription] = {}
@@ -142,8 +151,15 @@ class OnvifDevice:
     def emit_motion(self, active: bool, topic: str = MOTION_TOPIC) -> None:
         """Queue a motion (or other topic) event for every pull-point subscription."""
         event = OnvifEvent(topic, active, self.now())
+        if topic == MOTION_TOPIC:
+            self.motion_state = active
         for subscription in self._subscriptions.values():
             subscription.events.put_nowait(event)
+
+    def drop_subscriptions(self) -> None:
+        """Forget every pull-point subscription, as a camera whose event service restarts
+        does: the next PullMessages of each subscriber gets a SOAP fault."""
+        self._subscriptions.clear()
 
     @property
     def subscriptions(self) -> int:
@@ -320,8 +336,12 @@ class OnvifDevice:
                 content_type="application/soap+xml",
             )
         key = uuid.uuid4().hex[:12]
-        self._subscriptions[key] = _Subscription()
+        subscription = self._subscriptions[key] = _Subscription()
         now = self.now()
+        if self.motion_state is not None:  # ONVIF property events start with the current state
+            subscription.events.put_nowait(
+                OnvifEvent(MOTION_TOPIC, self.motion_state, now, operation="Initialized")
+            )
         return (
             "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
             f"<wsa:Address>{self.base_url}/onvif/pullpoint/{key}</wsa:Address>"
@@ -480,7 +500,8 @@ def _notification_xml(event: OnvifEvent) -> str:
         "<wsnt:NotificationMessage>"
         f'<wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet">'
         f"{escape(event.topic)}</wsnt:Topic><wsnt:Message>"
-        f'<tt:Message UtcTime="{_iso(event.time)}" PropertyOperation="Changed">'
+        f'<tt:Message UtcTime="{_iso(event.time)}" '
+        f'PropertyOperation="{escape(event.operation)}">'
         f'<tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" '
         f'Value="{escape(event.source)}"/></tt:Source>'
         f'<tt:Data><tt:SimpleItem Name="IsMotion" Value="{state}"/></tt:Data>'

@@ -52,8 +52,12 @@ class FrameGate:
         self._reference: npt.NDArray[np.uint8] | None = None
         self._last_admit = float("-inf")
 
-    def admit(self, image: Image, now: float, tracking: bool) -> bool:
-        """Whether this frame goes to the detector. ``now`` is in seconds, any monotonic base."""
+    def admit(self, image: Image, now: float, tracking: bool, motion: bool = False) -> bool:
+        """Whether this frame goes to the detector. ``now`` is in seconds, any monotonic base.
+
+        ``motion``: the camera's own events say something moves, so the pixel comparison is
+        skipped (its analytics see more than a 64-pixel thumbnail); the rate limit still holds.
+        """
         if now < self._last_admit:
             # The camera's clock jumped back (NTP fix, reboot): start timing afresh rather than
             # skipping every frame until the clock catches up.
@@ -66,7 +70,7 @@ class FrameGate:
             return False
         thumb = thumbnail(image)
         reference = self._reference
-        due = tracking and since >= self.recheck
+        due = (tracking and since >= self.recheck) or motion
         if reference is None or reference.shape != thumb.shape or due:
             return self._accept(thumb, now)
         changed = np.count_nonzero(cv2.absdiff(thumb, reference) > PIXEL_DELTA)

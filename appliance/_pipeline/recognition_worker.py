@@ -23,6 +23,8 @@ from .tracker import PlateTracker
 logger = logging.getLogger(__name__)
 
 ReadSink = Callable[[PlateRead], Awaitable[None]]
+#: the camera's own word on whether anything moves (:meth:`appliance.base.Camera.motion_hint`)
+MotionHint = Callable[[], bool | None]
 
 # How often open tracks are checked for expiry while no frame arrives (a stalled camera must
 # not hold a vehicle's read back forever).
@@ -42,8 +44,11 @@ class RecognitionWorker:
         sink: ReadSink,
         metrics: Metrics,
         clock: Clock,
+        motion_hint: MotionHint | None = None,
     ) -> None:
         self.camera = camera
+        self._motion_hint = motion_hint
+        self._hint_failed = False
         self._queue = queue
         self._gate = gate
         self._tracker = tracker
@@ -67,8 +72,14 @@ class RecognitionWorker:
                 if frame is None:
                     break
                 await self._emit(self._tracker.expire(frame.timestamp))
+                hint = self._hint()
+                if hint is False and not self._tracker.active:
+                    # The camera says nothing moves and no vehicle is in view: not even the
+                    # thumbnail is worth computing. A tracked vehicle is followed regardless.
+                    self._metrics.frames_event_skipped.labels(self.camera).inc()
+                    continue
                 if not self._gate.admit(
-                    frame.image, frame.timestamp.timestamp(), self._tracker.active
+                    frame.image, frame.timestamp.timestamp(), self._tracker.active, hint is True
                 ):
                     self._metrics.frames_gated.labels(self.camera).inc()
                     continue
@@ -87,6 +98,21 @@ class RecognitionWorker:
         finally:
             # Shutdown or camera end: vehicles still in view become reads, nothing is lost.
             await self._emit(self._tracker.flush())
+
+    def _hint(self) -> bool | None:
+        """The camera's motion hint; None (look at the pixels) without one or if it raises."""
+        if self._motion_hint is None or self._hint_failed:
+            return None
+        try:
+            hint = self._motion_hint()
+        except Exception:
+            # A plugin bug must not stop plate reading: log it once, gate on pixels from now on.
+            logger.exception(
+                "Camera '%s': motion_hint() raised; gating on pixel change instead", self.camera
+            )
+            self._hint_failed = True
+            return None
+        return hint if isinstance(hint, bool) else None
 
     def _log_frame_error(self, sequence: int, err: Exception) -> None:
         # A corrupt stream can fail on every other frame: say so once per kind of error every

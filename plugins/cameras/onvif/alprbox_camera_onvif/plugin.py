@@ -206,6 +206,17 @@ class OnvifCamera(Camera):
             return None
         return self._events.active.get(kind)
 
+    def motion_hint(self) -> bool | None:
+        """The host's recognition gate: True while the camera reports motion or a vehicle,
+        False when it has said both are over, None without events (or before it said anything,
+        or after the subscription was lost), so the host falls back to its pixel gate."""
+        states = [self.event_active("motion"), self.event_active("vehicle")]
+        if True in states:
+            return True
+        if False in states:
+            return False
+        return None
+
     async def events(self) -> AsyncIterator[CameraEvent]:
         """Every event the camera sends while open (the oldest dropped for a slow listener)."""
         if self._events is None:
