@@ -278,6 +278,8 @@ class StreamCapture:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         import cv2  # imported here: `import appliance` must not pay for OpenCV
 
+        _quiet_opencv_warnings(cv2)
+
         if not self._live and not Path(self._source).exists():
             raise PluginConfigError(f"source {self._source} does not exist")
 
@@ -383,3 +385,19 @@ def _stream_info(capture: Any) -> StreamInfo:
 
 def _as_image(image: Any) -> Image:
     return image  # type: ignore[no-any-return]
+
+
+_OPENCV_LOG_LEVEL_ERROR = 2  # cv::utils::logging::LOG_LEVEL_ERROR
+
+
+def _quiet_opencv_warnings(cv2: Any) -> None:
+    """Keep OpenCV's own ``[ WARN ]`` line ("backend ... can't be used to capture by name") off
+    stderr: it comes on every failed open, so a camera that is down would log once per retry
+    while the host's supervisor already says it once on failure and once on recovery (issue 8).
+
+    ``OPENCV_LOG_LEVEL`` is read only when cv2 is first imported, which the pipeline does long
+    before a capture opens, so the level is set here instead. An operator who sets the variable
+    (``OPENCV_LOG_LEVEL=DEBUG`` to chase a camera problem) keeps what they asked for.
+    """
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.setLogLevel(_OPENCV_LOG_LEVEL_ERROR)
