@@ -1,7 +1,8 @@
 """The encrypted store at volume, on this machine.
 
     python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
-                                 [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH] [--json]
+                                 [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH]
+                                 [--only ingest|search|purge] [--json]
 
 Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
 it on the box's real disk):
@@ -10,7 +11,10 @@ it on the box's real disk):
    image) through
    ``Store.add_read`` (AES-256-GCM under day keys, images appended to segment files, every write
    acknowledged after commit), from 64 concurrent producers; then the same rows into plain
-   SQLite (plate in clear, images inline, 256 rows per transaction): reads/s and the ratio;
+   SQLite (plate in clear, images inline, 256 rows per transaction) and into plain SQLite with
+   unencrypted segment files (the same design minus encryption): reads/s and both ratios
+   (``overhead_ratio`` = plain inline / encrypted; ``encryption_ratio`` = plain segments /
+   encrypted);
 2. exact plate search over ``--reads`` stored reads spread over a year (``--reads 10000000`` for
    the issue's target): ``Store.find_plate`` latency p50/p99 (HMAC index lookup + decryption);
 3. purging one day of ``--purge-reads`` reads (images, then reads, key destroyed) while reads keep
@@ -150,6 +154,42 @@ async def ingest(folder: Path, count: int, rng: random.Random) -> dict[str, Any]
         conn.execute("COMMIT")
     plain_s = time.perf_counter() - start
     conn.close()
+
+    # The same design without encryption: plain rows, images appended to one file, fsync per
+    # transaction, so the ratio to this is the cost of encryption and keys alone.
+    seg_db = folder / "plain-segments.db"
+    conn = sqlite3.connect(seg_db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(
+        "CREATE TABLE reads (id TEXT PRIMARY KEY, camera TEXT, seen_at TEXT, day TEXT,"
+        " plate TEXT, payload TEXT)"
+    )
+    conn.execute("CREATE INDEX reads_plate ON reads (plate)")
+    conn.execute("CREATE INDEX reads_seen ON reads (seen_at)")
+    conn.execute("CREATE TABLE images (read_id TEXT, kind TEXT, offset INTEGER, length INTEGER)")
+    fd = os.open(folder / "plain.seg", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    offset = 0
+    start = time.perf_counter()
+    for first in range(0, count, 256):
+        conn.execute("BEGIN")
+        for read in reads[first : first + 256]:
+            seen = utc(read.first_seen)
+            body = json.dumps({"text": read.text, "confidence": read.confidence,
+                               "box": list(read.box), "frames": read.frames})
+            conn.execute("INSERT INTO reads VALUES (?, ?, ?, ?, ?, ?)",
+                         (read.id, read.camera, seen, seen[:10], read.text, body))
+            for kind, data in (("crop", read.crop_jpeg), ("vehicle", read.vehicle_jpeg)):
+                if data:
+                    os.write(fd, data)
+                    conn.execute("INSERT INTO images VALUES (?, ?, ?, ?)",
+                                 (read.id, kind, offset, len(data)))
+                    offset += len(data)
+        os.fsync(fd)
+        conn.execute("COMMIT")
+    plain_segments_s = time.perf_counter() - start
+    os.close(fd)
+    conn.close()
     db_bytes = sum(p.stat().st_size for p in (folder / "encrypted").glob("alprbox.db*"))
     seg_bytes = sum(p.stat().st_size for p in (folder / "encrypted" / "segments").iterdir())
     return {
@@ -158,6 +198,8 @@ async def ingest(folder: Path, count: int, rng: random.Random) -> dict[str, Any]
         "encrypted_reads_per_s": round(count / encrypted_s),
         "plain_sqlite_reads_per_s": round(count / plain_s),
         "overhead_ratio": round((count / plain_s) / (count / encrypted_s), 2),
+        "plain_sqlite_segments_reads_per_s": round(count / plain_segments_s),
+        "encryption_ratio": round((count / plain_segments_s) / (count / encrypted_s), 2),
         "encrypted_db_mb": round(db_bytes / 1e6, 1),
         "segment_files_mb": round(seg_bytes / 1e6, 1),
     }
@@ -315,6 +357,9 @@ def main() -> None:
     parser.add_argument("--crop-kb", type=int, default=20, help="plate crop size (20 KB)")
     parser.add_argument("--vehicle-kb", type=int, default=0, help="vehicle image size (0)")
     parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
+    parser.add_argument(
+        "--only", choices=("ingest", "search", "purge"), help="run one of the three parts"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     global CROP, VEHICLE
@@ -331,17 +376,22 @@ def main() -> None:
             "filesystem": filesystem(folder),
         }
     }
+    parts = {
+        "ingest": lambda: ingest(folder, args.ingest, rng),
+        "search": lambda: search(folder, args.reads, rng),
+        "purge": lambda: purge_while_ingesting(folder, args.purge_reads, args.rate, rng),
+    }
+    if not args.json:
+        print(json.dumps({"machine": result["machine"]}, indent=1))
     try:
-        result["ingest"] = asyncio.run(ingest(folder, args.ingest, rng))
-        if not args.json:
-            print(json.dumps({"machine": result["machine"], "ingest": result["ingest"]}, indent=1))
-        result["search"] = asyncio.run(search(folder, args.reads, rng))
-        if not args.json:
-            print(json.dumps({"search": result["search"]}, indent=1))
-        result["purge"] = asyncio.run(
-            purge_while_ingesting(folder, args.purge_reads, args.rate, rng)
-        )
-        print(json.dumps(result if args.json else {"purge": result["purge"]}, indent=1))
+        for name, run in parts.items():
+            if args.only and name != args.only:
+                continue
+            result[name] = asyncio.run(run())
+            if not args.json:
+                print(json.dumps({name: result[name]}, indent=1), flush=True)
+        if args.json:
+            print(json.dumps(result, indent=1))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

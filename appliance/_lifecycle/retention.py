@@ -21,6 +21,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -185,24 +186,29 @@ class Purger:
 
                 await store.write(promote)
 
-        # 3. delete the day's rows, a small batch per transaction.
+        # 3. delete the day's rows, a small batch per transaction. Each batch waits its turn on
+        # the single writer like an ingest write; the batch is sized to take about
+        # BATCH_TARGET_S, and the purge then rests as long as the batch took, so ingest gets
+        # the writer at least half the time and never waits long behind a purge.
         rows = images = 0
+        size = min(batch, 100)
         while True:
-            if klass == IMAGE:
-                deleted = await store.write(
-                    lambda c: _delete_images(c, day, batch, held_sql, held_args)
-                )
-                images += deleted
-            else:
-                counted = await store.write(
-                    lambda c: _delete_reads(c, klass, day, batch, held_sql, held_args)
-                )
-                deleted = counted[0]
-                rows += counted[0]
-                images += counted[1]
-            if deleted < batch:
+
+            def one_batch(c: sqlite3.Connection, n: int = size) -> tuple[int, int, float]:
+                started = time.perf_counter()
+                if klass == IMAGE:
+                    done = (0, _delete_images(c, day, n, held_sql, held_args))
+                else:
+                    done = _delete_reads(c, klass, day, n, held_sql, held_args)
+                return done[0], done[1], time.perf_counter() - started
+
+            deleted_rows, deleted_images, took = await store.write(one_batch)
+            rows += deleted_rows
+            images += deleted_images
+            if (deleted_images if klass == IMAGE else deleted_rows) < size:
                 break
-            await asyncio.sleep(0)
+            size = _next_size(size, took, batch)
+            await asyncio.sleep(min(max(took, 0.002), 0.5))
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -315,6 +321,18 @@ class Purger:
             ).fetchall()
         )
         return [{"proof": body, "signature": bytes(sig).hex()} for body, sig in rows]
+
+
+#: how long one purge transaction should hold the writer
+BATCH_TARGET_S = 0.02
+
+
+def _next_size(size: int, took: float, limit: int) -> int:
+    """Grow or shrink the batch toward BATCH_TARGET_S per transaction (10..limit rows)."""
+    if took <= 0:
+        return min(limit, size * 2)
+    scaled = int(size * BATCH_TARGET_S / took)
+    return max(10, min(limit, scaled, size * 2))
 
 
 def _delete_images(
