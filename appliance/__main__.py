@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_share_arguments(share_check)
     # -- end share check ---------------------------------------------------------------------
 
+    # -- cameras (issue 8): WS-Discovery and "Test connection" from the shell ----------------
+    cameras = sub.add_parser("cameras", help="find ONVIF cameras; test a configured camera")
+    from ._cameras_cli import add_arguments as add_camera_arguments
+
+    add_camera_arguments(cameras)
+
     recognize = sub.add_parser("recognize", help="read the plates in image files")
     recognize.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
     recognize.add_argument(
@@ -293,6 +299,13 @@ def cmd_share(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 2
     return asyncio.run(run_share_command(args, config, host, data_dir))
+
+
+def cmd_cameras(args: argparse.Namespace) -> int:
+    """``alprbox cameras discover|probe`` (issue 8)."""
+    from ._cameras_cli import run as run_cameras_command
+
+    return run_cameras_command(args)
 
 
 def cmd_hotlist(args: argparse.Namespace) -> int:
