@@ -71,6 +71,12 @@ class Metrics:
             ["camera"],
             registry=r,
         )
+        self.camera_frame_age = Gauge(
+            "alprbox_camera_last_frame_age_seconds",
+            "Seconds since the camera's last frame, at scrape time (NaN before the first)",
+            ["camera"],
+            registry=r,
+        )
         self.plugins_failed = Gauge(
             "alprbox_plugins_failed", "Plugins that failed to load", registry=r
         )

@@ -44,6 +44,7 @@ DUMMY = {
     "delivery_id": "d" * 32,
     "share_id": "d" * 12,
     "key_id": "d" * 12,
+    "camera": "gate",
 }
 #: what answers 200 without a session: nothing else may
 PUBLIC_200 = {

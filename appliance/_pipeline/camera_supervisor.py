@@ -70,6 +70,15 @@ class CameraSupervisor:
         self._got_frames = False
         self._last_bug: str | None = None
         self._label = f"Camera '{camera.name}' ({type(camera).__name__})"
+        # Computed when /metrics is scraped, so a camera that stopped shows its age growing
+        # (an alert rule needs no clock arithmetic on the last-frame timestamp).
+        metrics.camera_frame_age.labels(camera.name).set_function(self._frame_age)
+
+    def _frame_age(self) -> float:
+        last = self.status.last_frame_at
+        if last is None:
+            return float("nan")
+        return max(0.0, (self._clock.now() - last).total_seconds())
 
     async def run(self) -> None:
         backoff = self._backoff_initial

@@ -159,5 +159,10 @@ def create_app(appliance: Appliance, *, idle_timeout: float = IDLE_TIMEOUT) -> w
     r.add_get(share_path, sharing.sharing_request_page)
     r.add_post(share_path + "/decision", sharing.sharing_decide)
     r.add_post(share_path + "/revoke", sharing.sharing_revoke)
+    # Cameras (issue 8): status and "Test connection" (the plugin's probe), administrators.
+    from . import cameras
+
+    r.add_get("/cameras", cameras.cameras_page)
+    r.add_post("/cameras/{camera:[a-z0-9][a-z0-9_-]{0,62}}/probe", cameras.camera_probe)
     r.add_static("/static/", STATIC_DIR)
     return app
