@@ -10,6 +10,7 @@ before anyone sees it: the probe result is shown on a page, printed and audited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import re
@@ -34,6 +35,8 @@ FAILURES: dict[type[BaseException], str] = {
     PluginConfigError: "configuration",
 }
 
+#: seconds past the limit before a probe stuck in blocking code is given up on
+_GRACE = 2.0
 #: secrets at least this long are scrubbed wherever they appear, shorter ones as whole words
 _ANYWHERE = 6
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
@@ -108,13 +111,15 @@ async def probe_camera(
         except BaseException as err:  # reported to the caller, who decides
             outcome["error"] = err
         finally:
-            loop.call_soon_threadsafe(done.set)
+            # A probe given up on may finish after the caller's loop has closed.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(done.set)
 
     thread = threading.Thread(target=worker, name=f"probe-{settings.name}", daemon=True)
     thread.start()
     try:
         # A probe stuck in blocking code ignores its own loop's timeout; the caller does not.
-        await asyncio.wait_for(done.wait(), limit + 5.0)
+        await asyncio.wait_for(done.wait(), limit + _GRACE)
     except TimeoutError:
         outcome = {"error": TimeoutError()}
     elapsed = round(time.monotonic() - started, 2)
