@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,9 @@ PULLPOINT_NS = "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription"
 #: how long the camera may hold a PullMessages call open waiting for an event
 PULL_TIMEOUT = timedelta(seconds=5)
 SUBSCRIPTION_TIME = timedelta(minutes=2)
+#: first wait before subscribing again after losing the events, doubling up to the maximum
+RESUBSCRIBE_INITIAL = timedelta(seconds=10)
+RESUBSCRIBE_MAX = timedelta(minutes=5)
 _BOOLEAN_ITEMS = ("IsMotion", "IsVehicle", "IsInside", "State", "Active", "Detected")
 EventKind = Literal["motion", "vehicle", "other"]
 
@@ -85,6 +89,11 @@ class EventPuller:
         self.error: str | None = None
 
     async def start(self) -> None:
+        pullpoint = await self._subscribe()
+        self._task = asyncio.create_task(self._run(pullpoint), name=f"{self._label} events")
+
+    async def _subscribe(self) -> Any:
+        """Create a pull-point subscription; returns the service to pull from."""
         client = self._session.client
         events = await self._session.call("events service", client.create_events_service())
         result = await self._session.call(
@@ -97,38 +106,59 @@ class EventPuller:
         self._subscription = await self._session.call(
             "subscription service", client.create_subscription_service("PullPointSubscription")
         )
-        pullpoint = await self._session.call("pull point", client.create_pullpoint_service())
-        self._task = asyncio.create_task(self._run(pullpoint), name=f"{self._label} events")
+        return await self._session.call("pull point", client.create_pullpoint_service())
 
     async def _run(self, pullpoint: Any) -> None:
+        while True:
+            try:
+                await self._pull(pullpoint)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                # Events are an optimisation: without them the pipeline gates on pixels instead.
+                self.error = str(err)
+                self.active.clear()
+                logger.warning("%s: events stopped: %s", self._label, err)
+            pullpoint = await self._resubscribe()
+            self.error = None
+            logger.info("%s: events are back", self._label)
+
+    async def _resubscribe(self) -> Any:
+        """Subscribe again with backoff and jitter (a camera whose event service restarted, a
+        subscription that lapsed during a network blip), without a log line per attempt."""
+        delay = RESUBSCRIBE_INITIAL.total_seconds()
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                return await self._subscribe()
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:
+                logger.debug("%s: resubscribing failed: %s", self._label, err)
+                delay = min(delay * 2, RESUBSCRIBE_MAX.total_seconds())
+
+    async def _pull(self, pullpoint: Any) -> None:
+        """Pull until the subscription fails (it raises; it never returns)."""
         renew_at = asyncio.get_running_loop().time() + SUBSCRIPTION_TIME.total_seconds() / 2
-        try:
-            while True:
-                # The call itself waits up to PULL_TIMEOUT for news; the session's own timeout
-                # covers a camera that never answers.
-                result = await self._session.call(
-                    "PullMessages",
-                    pullpoint.PullMessages({"Timeout": PULL_TIMEOUT, "MessageLimit": 20}),
+        while True:
+            # The call itself waits up to PULL_TIMEOUT for news; the session's own timeout
+            # covers a camera that never answers.
+            result = await self._session.call(
+                "PullMessages",
+                pullpoint.PullMessages({"Timeout": PULL_TIMEOUT, "MessageLimit": 20}),
+            )
+            for message in getattr(result, "NotificationMessage", None) or []:
+                event = parse_notification(message)
+                if event is not None:
+                    self._publish(event)
+            if asyncio.get_running_loop().time() >= renew_at:
+                await self._session.call(
+                    "Renew",
+                    self._subscription.Renew(
+                        {"TerminationTime": f"PT{int(SUBSCRIPTION_TIME.total_seconds())}S"}
+                    ),
                 )
-                for message in getattr(result, "NotificationMessage", None) or []:
-                    event = parse_notification(message)
-                    if event is not None:
-                        self._publish(event)
-                if asyncio.get_running_loop().time() >= renew_at:
-                    await self._session.call(
-                        "Renew",
-                        self._subscription.Renew(
-                            {"TerminationTime": f"PT{int(SUBSCRIPTION_TIME.total_seconds())}S"}
-                        ),
-                    )
-                    renew_at += SUBSCRIPTION_TIME.total_seconds() / 2
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            # Events are an optimisation: without them the pipeline gates on pixels instead.
-            self.error = str(err)
-            self.active.clear()
-            logger.warning("%s: events stopped: %s", self._label, err)
+                renew_at += SUBSCRIPTION_TIME.total_seconds() / 2
 
     def _publish(self, event: CameraEvent) -> None:
         self.received += 1

@@ -4,6 +4,7 @@ ONVIF responder's pull-point events, the RTSP rig's video, the fake recognizer c
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -95,9 +96,11 @@ async def test_detector_waits_for_the_cameras_motion_event(
         assert 'alprbox_frames_event_skipped_total{camera="gate"}' in text
 
 
-async def test_lost_events_fall_back_to_the_pixel_gate(
-    quiet_device: OnvifDevice, password_env: str, tmp_path: Path
+async def test_lost_events_fall_back_to_the_pixel_gate_until_resubscribed(
+    quiet_device: OnvifDevice, password_env: str, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO)
     async with make_appliance(
         tmp_path / "box", plugins=[plugin], config=box_config(quiet_device, password_env),
         clock=SystemClock(),
@@ -115,6 +118,13 @@ async def test_lost_events_fall_back_to_the_pixel_gate(
         assert event_skipped(box) == skipped, "a lost subscription still skipped frames"
         assert sample(box, "alprbox_frames_gated_total") > gated
         assert box.cameras["gate"].state == "running", "losing events never stops the video"
+        # The plugin subscribes again (after ~10 s of backoff) and the camera's word counts again.
+        await until(lambda: event_skipped(box) > skipped)
+        assert quiet_device.subscriptions == 1
+    events_lines = [r.getMessage() for r in caplog.records if "events" in r.getMessage()
+                    and "Camera 'gate'" in r.getMessage()]
+    assert len([m for m in events_lines if "events stopped" in m]) == 1, events_lines
+    assert len([m for m in events_lines if "events are back" in m]) == 1, events_lines
 
 
 async def test_camera_events_can_be_turned_off(
