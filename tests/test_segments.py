@@ -159,3 +159,18 @@ async def test_location_is_kept_inside_the_encrypted_read(tmp_path: Path, master
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert b"37.871234" not in path.read_bytes() and b"122.272345" not in path.read_bytes()
+
+
+async def test_a_purged_segment_left_on_disk_by_a_crash_is_removed(tmp_path: Path) -> None:
+    """The purge commits 'deleted' first and unlinks after; a crash in between leaves a file
+    (ciphertext under a destroyed key) that the next lifecycle run removes."""
+    from appliance.testing import FakeClock, make_appliance
+
+    async with make_appliance(tmp_path / "box", clock=FakeClock(T0)) as box:
+        store = box.store
+        assert store is not None and box.lifecycle is not None
+        await store.add_read(a_read("CRASH01"))
+        names = await store.write(lambda c: store.segments.delete(c, "image", "2026-05-01"))
+        assert names and (store.segments.folder / names[0]).exists()  # "crash" before unlink
+        await box.lifecycle.tick(T0)
+        assert not (store.segments.folder / names[0]).exists()

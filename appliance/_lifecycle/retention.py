@@ -188,8 +188,8 @@ class Purger:
 
         # 3. delete the day's rows, a small batch per transaction. Each batch waits its turn on
         # the single writer like an ingest write; the batch is sized to take about
-        # BATCH_TARGET_S, and the purge then rests as long as the batch took, so ingest gets
-        # the writer at least half the time and never waits long behind a purge.
+        # BATCH_TARGET_S, and the purge then rests twice as long as the batch took, so ingest
+        # gets the writer at least two thirds of the time and never waits long behind a purge.
         rows = images = 0
         size = min(batch, 100)
         while True:
@@ -208,7 +208,7 @@ class Purger:
             if (deleted_images if klass == IMAGE else deleted_rows) < size:
                 break
             size = _next_size(size, took, batch)
-            await asyncio.sleep(min(max(took, 0.002), 0.5))
+            await asyncio.sleep(min(max(2 * took, 0.002), 0.5))
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -222,7 +222,8 @@ class Purger:
 
         # 4. the day's files and key.
         if klass in (IMAGE, HIT):
-            await store.write(lambda c: store.segments.delete(c, klass, day))
+            names = await store.write(lambda c: store.segments.delete(c, klass, day))
+            await asyncio.to_thread(store.segments.unlink, names)
         destroyed = await asyncio.to_thread(ring.destroy, klass, day)
 
         # 5. the proof.
@@ -309,7 +310,7 @@ class Purger:
             def drop_segments(c: sqlite3.Connection, d: str = day) -> list[str]:
                 return store.segments.delete(c, HOLD, d)
 
-            await store.write(drop_segments)
+            await asyncio.to_thread(store.segments.unlink, await store.write(drop_segments))
             await asyncio.to_thread(ring.destroy, HOLD, day)
             dropped.append(hold_id)
         return dropped
@@ -324,7 +325,7 @@ class Purger:
 
 
 #: how long one purge transaction should hold the writer
-BATCH_TARGET_S = 0.02
+BATCH_TARGET_S = 0.01
 
 
 def _next_size(size: int, took: float, limit: int) -> int:

@@ -158,7 +158,9 @@ class SegmentFiles:
         return size, digest.hexdigest()
 
     def delete(self, conn: sqlite3.Connection, klass: str, day: str) -> list[str]:
-        """Delete every segment file of (class, day): the purge of that day's images."""
+        """Mark every segment of (class, day) deleted (the purge of that day's images) and
+        return their names; :meth:`unlink` removes the files, off the writer (unlinking a few
+        hundred MB can take a while)."""
         removed = []
         with self._lock:
             seg = self._open.pop((klass, day), None)
@@ -169,15 +171,28 @@ class SegmentFiles:
                 "SELECT name FROM segments WHERE class = ? AND day = ? AND state != 'deleted'",
                 (klass, day),
             ).fetchall():
-                (self.folder / name).unlink(missing_ok=True)
                 conn.execute(
                     "UPDATE segments SET state = 'deleted', deleted_at = ? WHERE name = ?",
                     (_now(), name),
                 )
                 removed.append(name)
-        if removed:
-            _fsync_dir(self.folder)
         return removed
+
+    def unlink(self, names: list[str]) -> None:
+        for name in names:
+            (self.folder / name).unlink(missing_ok=True)
+        if names:
+            _fsync_dir(self.folder)
+
+    def leftovers(self, conn: sqlite3.Connection) -> list[str]:
+        """Files of segments marked deleted that are still on disk (a crash before unlink)."""
+        return [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM segments WHERE state = 'deleted'"
+            ).fetchall()
+            if (self.folder / name).exists()
+        ]
 
     def close_all(self) -> None:
         """fsync and close every file handle (the store is closing); segments stay open."""

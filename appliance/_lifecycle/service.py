@@ -74,6 +74,9 @@ class LifecycleService:
         today = now.date().isoformat()
         await self.store.write(lambda c: self.store.segments.close_before(c, today))
         await finish_closing(self.store)
+        # Files of purged segments a crash left behind (they were unlinked after the commit).
+        leftovers = await self.store.query(self.store.segments.leftovers)
+        await asyncio.to_thread(self.store.segments.unlink, leftovers)
         await self.holds.expire(now)
         proofs = await self.purger.run(now, actor)
         if self.last_error is not None:
