@@ -394,6 +394,18 @@ class CameraConformance:
         assert isinstance(info, dict)
         assert all(isinstance(k, str) and isinstance(v, str) for k, v in info.items())
 
+    async def test_motion_hint_is_a_remembered_state(self, camera: Camera) -> None:
+        # The host calls it for every frame on the event loop: it must answer at once, before
+        # open, while streaming and after close, with True, False or None (no events).
+        assert camera.motion_hint() in (True, False, None)
+        await camera.open()
+        try:
+            await _first_frames(camera, 1, self.frame_timeout)
+            assert camera.motion_hint() in (True, False, None)
+        finally:
+            await camera.close()
+        assert camera.motion_hint() in (True, False, None)
+
     async def test_snapshot(self, camera: Camera) -> None:
         if not camera.supports_snapshot:
             pytest.skip("camera does not claim supports_snapshot")
