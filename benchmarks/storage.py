@@ -344,6 +344,8 @@ async def purge_while_ingesting(
         "during_purge_p50_ms": round(statistics.median(during), 2),
         "during_purge_p99_ms": round(pct(during, 0.99), 2),
         "p99_ratio": round(pct(during, 0.99) / pct(idle, 0.99), 2),
+        "idle_max_ms": round(max(idle), 1),
+        "during_purge_max_ms": round(max(during), 1),
         "reads_left": remaining,
     }
 
