@@ -117,13 +117,16 @@ def held_out_crops(recognizer: Any) -> dict[str, Any]:
         if image is None:
             continue
         n += 1
-        guess = None
+        guess, confidence = None, 0.0
         if recognizer.us_reader is not None:
             result = recognizer.us_reader.read(image)
             exact += bool(result.readings) and result.readings[0].text == plate
-            guess = result.state
+            guess, confidence = result.state, result.state_confidence
         if recognizer.state_classifier is not None:
-            guess, _ = recognizer.state_classifier.classify(image)
+            # the recognizer's rule: the more confident of the two state opinions
+            other, other_confidence = recognizer.state_classifier.classify(image)
+            if other_confidence > confidence:
+                guess = other
         state_ok += (guess or "").lower() == state
     report: dict[str, Any] = {
         "crops": n,
