@@ -108,9 +108,6 @@ class Appliance:
             store, self.config.root.retention, self.clock, self.metrics
         )
         self.lifecycle.start(schedule=self.schedule_hotlists)
-        # Retention purges and segment closing on schedule (issue 5).
-        self.lifecycle = LifecycleService(store, self.config.root.retention, self.clock)
-        self.lifecycle.start(schedule=self.schedule_hotlists)
         # Exporter workers run with the schedules; tests drive deliveries themselves.
         self.sharing = await start_sharing(self, workers=self.schedule_hotlists)
         signal = start_alert_signal(self.config.hardware.gpio, self.alert_bus)

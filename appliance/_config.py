@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ._hotlist.bolo import DEFAULT_CASE_NUMBER
 from ._lifecycle.settings import KeySettings, RetentionSettings
 from ._replication.settings import ReplicationSettings
-from ._lifecycle.settings import KeySettings, RetentionSettings
 from ._sharing.settings import TransparencySettings
 from .errors import ConfigError
 from .hardware.box import DeviceSettings
@@ -407,10 +406,8 @@ class RootConfig(_Strict):
     policy: PolicySettings = PolicySettings()
     keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
     retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
-    sharing: SharingSettings = SharingSettings()
     replication: ReplicationSettings = ReplicationSettings()  # litestream (_replication/)
-    keys: KeySettings = KeySettings()  # master key file or passphrase (issue 5)
-    retention: RetentionSettings = RetentionSettings()  # per-class retention (issue 5)
+    sharing: SharingSettings = SharingSettings()
     devices: DeviceSettings = DeviceSettings()  # GPS source, sensors, uplink (hardware/box.py)
     transparency: TransparencySettings = TransparencySettings()  # public pages (issue 7)
 
