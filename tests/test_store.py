@@ -136,3 +136,23 @@ async def test_users_and_events(store: Store) -> None:
     await store.record_event("login", "ada", {"ip": "127.0.0.1"})
     [event] = await store.events()
     assert event["kind"] == "login" and event["detail"] == {"ip": "127.0.0.1"}
+
+
+def test_a_lower_migration_landing_after_a_higher_one_is_still_applied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parallel branches can land 0009 after 0010 ran somewhere: it must run, not be skipped."""
+    import sqlite3
+
+    from appliance import _storage
+
+    every = _storage.migrations()
+    last = every[-1][0]
+    conn = sqlite3.connect(tmp_path / "gap.db", isolation_level=None)
+    monkeypatch.setattr(_storage, "migrations", lambda: [m for m in every if m[0] != last - 1])
+    assert _storage.migrate(conn) == last
+    monkeypatch.setattr(_storage, "migrations", lambda: every)
+    assert _storage.migrate(conn) == last
+    applied = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+    assert sorted(applied) == [number for number, _ in every]
+    conn.close()

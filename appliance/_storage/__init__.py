@@ -71,23 +71,44 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply pending migrations in one transaction each; return the schema version."""
+    """Apply every migration not yet applied, each in one transaction; return the schema version.
+
+    Applied migrations are recorded one by one in ``schema_migrations``, not only as the highest
+    number in ``user_version``: work developed in parallel can land a lower number after a
+    higher one, and a high-water mark would skip it for ever.
+    """
     version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations"
+        " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    if not applied and version:
+        # A store from before this table: everything up to its user_version ran.
+        applied = {number for number, _ in migrations() if number <= version}
+        conn.executemany(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?, 'before tracking')",
+            [(number,) for number in sorted(applied)],
+        )
     for number, sql in migrations():
-        if number <= version:
+        if number in applied:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in sql.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number:d}")
+            conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                (number, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+            version = max(version, number)
+            conn.execute(f"PRAGMA user_version = {version:d}")
             conn.execute("COMMIT")
         except Exception:
             conn.execute("ROLLBACK")
             raise
-        logger.info("Database migrated to schema version %d", number)
-        version = number
+        logger.info("Database migrated: applied schema migration %d", number)
     return version
 
 
