@@ -324,6 +324,8 @@ class Appliance:
             self._signal_task.cancel()
             await asyncio.gather(self._signal_task, return_exceptions=True)
             self.alert_signal.close()
+        if self.replication is not None:
+            await self.replication.stop_shipping()  # while the store is open: last segments
         if self.store is not None:
             await self.store.close()
         if self.replication is not None:

@@ -86,6 +86,7 @@ class ReplicationSupervisor:
     problem: str | None = None
     run_dir: Path | None = None
     shipper: SegmentShipper | None = None
+    shipper_stopped: bool = False
 
     def statuses(self) -> list[ReplicaStatus]:
         shipped = [self.shipper.status] if self.shipper is not None else []
@@ -170,9 +171,15 @@ class ReplicationSupervisor:
                                       duration_seconds(self.settings.segment_interval))
         self.shipper.start()
 
+    async def stop_shipping(self) -> None:
+        """Ship what closed just before stopping, then stop; needs the store still open."""
+        if self.shipper is not None:
+            await self.shipper.stop()
+            self.shipper_stopped = True
+
     async def stop(self) -> None:
         """Stop shipping segments and every litestream process (each pushes what it has)."""
-        if self.shipper is not None:
+        if self.shipper is not None and not self.shipper_stopped:
             await self.shipper.stop()
         for process in self.processes:
             await process.stop()
