@@ -111,7 +111,7 @@ class PlatedetSettings(RecognizerSettings):
         description="Re-rank the OCR's own readings by how common their US plate format is.",
     )
     ocr_engine: Literal["platerec", "us_ocr", "combined"] = Field(
-        # combined: 58.7 % exact on the dev photos vs 32.1 % for platerec alone and 51.4 % for
+        # combined: 63.3 % exact on the dev photos vs 32.1 % for platerec alone and 58.7 % for
         # us_ocr alone (benchmarks/accuracy.py, model card); us_ocr alone is the cheapest.
         default="combined",
         title="OCR engine",
