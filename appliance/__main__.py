@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from ._cli_args import add_store_args
 from ._config import SiteConfig, load_config_file, parse_config
 from ._logging import configure_logging
 from ._plugins import PluginHost, create_plugin_host
@@ -71,13 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("match", "match a plate against the active lists, explaining each hit"),
     ):
         action = hotlist_sub.add_parser(name, help=text)
-        action.add_argument(
-            "--config",
-            type=Path,
-            default=os.environ.get("ALPRBOX_CONFIG"),
-            help="site config (default $ALPRBOX_CONFIG, else the demo's)",
-        )
-        action.add_argument("--data-dir", type=Path, help="override the data directory")
+        add_store_args(action)
         if name == "import":
             action.add_argument("source", help="the list's name in the config (e.g. ncic)")
             action.add_argument("file", type=Path)
@@ -92,13 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_verify = audit_sub.add_parser(
         "verify", help="recompute the hash chain and check its signed head; 1 if tampered"
     )
-    audit_verify.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("ALPRBOX_CONFIG"),
-        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
-    )
-    audit_verify.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(audit_verify)
     audit_verify.add_argument("--json", action="store_true", help="the report as one JSON object")
     audit_verify.add_argument(
         "--public-key", type=Path, help="trust only this key (PEM or hex, e.g. the city's copy)"
@@ -107,13 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sample = audit_sub.add_parser(
         "sample", help="draw random searches, check them against the policy, write a memo"
     )
-    audit_sample.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("ALPRBOX_CONFIG"),
-        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
-    )
-    audit_sample.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(audit_sample)
     audit_sample.add_argument("--months", type=int, default=6, help="how far back (default 6)")
     audit_sample.add_argument("--count", type=int, default=10, help="at least this many (10)")
     audit_sample.add_argument("--seed", type=int, help="random seed (recorded; default random)")
@@ -125,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     # -- evidence and policy (issue 7 part B, issue 5 evidence) -------------------------------
     from ._sharing.cli import add_sharing_parsers
 
-    add_sharing_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
+    add_sharing_parsers(sub)
     # -- end evidence and policy ------------------------------------------------------------
 
     # -- restore (issue 5, replication) ---------------------------------------------------------
@@ -144,13 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     share_check = share_sub.add_parser(
         "check", help="would the gate allow this request? exit 0 allowed, 1 denied (audited)"
     )
-    share_check.add_argument(
-        "--config",
-        type=Path,
-        default=os.environ.get("ALPRBOX_CONFIG"),
-        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
-    )
-    share_check.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(share_check)
     from ._policy.cli import add_arguments as add_share_arguments
 
     add_share_arguments(share_check)

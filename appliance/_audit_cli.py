@@ -12,22 +12,14 @@ import argparse
 import asyncio
 import getpass
 import json
-import os
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from ._cli_args import add_store_args
 from ._config import SiteConfig, load_config_file
 from ._plugins import PluginHost, create_plugin_host
-
-
-def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config", type=Path, default=os.environ.get("ALPRBOX_CONFIG"),
-        help="site config (default $ALPRBOX_CONFIG, else the demo's)",
-    )
-    parser.add_argument("--data-dir", type=Path, help="override the data directory")
 
 
 def add_audit_parsers(audit_sub: Any) -> None:
@@ -36,12 +28,12 @@ def add_audit_parsers(audit_sub: Any) -> None:
         "prune", help="remove audit records older than a date (≥ 365 days), leaving a signed "
                       "checkpoint so the rest still verifies",
     )
-    _config_args(prune)
+    add_store_args(prune)
     prune.add_argument("--before", required=True, help="YYYY-MM-DD (UTC midnight)")
     prune.add_argument("--retention-days", type=int, default=365,
                        help="the site's audit retention; at least 365 (CJIS 5.4.7)")
     key = audit_sub.add_parser("public-key", help="print the audit signing public key (PEM)")
-    _config_args(key)
+    add_store_args(key)
     key.add_argument("--out", type=Path, help="write it here (default stdout)")
 
 

@@ -12,31 +12,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._cli_args import add_store_args
 from .evidence import EvidenceError
 from .evidence_cli import add_evidence_parser, cmd_evidence_verify, export_evidence
 from .export_cli import ExportError, add_export_parser, run_export
 
 
-def add_sharing_parsers(sub: Any, config_default: str | None) -> None:
-    add_evidence_parser(sub, config_default)
-    add_export_parser(sub, config_default)
+def add_sharing_parsers(sub: Any) -> None:
+    add_evidence_parser(sub)
+    add_export_parser(sub)
     policy = sub.add_parser("policy", help="the posted usage and privacy policy")
     actions = policy.add_subparsers(dest="policy_command", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check", help="flag drift between the posted policy and what the box enforces; 1 on drift"
     )
-    check.add_argument("--config", type=Path, default=config_default,
-                       help="site config (default $ALPRBOX_CONFIG, else the demo's)")
-    check.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(check)
     check.add_argument("--json", action="store_true", help="findings as one JSON object")
     check.add_argument("--posted", type=Path, metavar="FILE",
                        help="the policy as posted (from 'alprbox policy show --json'): report "
                        "every section that differs from what the box enforces now")
     show = actions.add_parser("show", help="the usage and privacy policy generated from the "
                               "live config (what /policy shows)")
-    show.add_argument("--config", type=Path, default=config_default,
-                      help="site config (default $ALPRBOX_CONFIG, else the demo's)")
-    show.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(show)
     show.add_argument("--json", action="store_true", help="the document as JSON (to post, and "
                       "to check later with policy check --posted)")
 

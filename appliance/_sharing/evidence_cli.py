@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._cli_args import add_store_args
 from .evidence import (
     MANIFEST,
     EvidenceError,
@@ -31,13 +32,11 @@ if TYPE_CHECKING:
     from .._plugins import PluginHost
 
 
-def add_evidence_parser(sub: Any, config_default: str | None) -> None:
+def add_evidence_parser(sub: Any) -> None:
     evidence = sub.add_parser("evidence", help="evidence packages: export through the gate, verify")
     actions = evidence.add_subparsers(dest="evidence_command", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="export reads as a signed evidence package")
-    export.add_argument("--config", type=Path, default=config_default,
-                        help="site config (default $ALPRBOX_CONFIG, else the demo's)")
-    export.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(export)
     export.add_argument("--case-number", help="the case (default: the legal hold's case)")
     export.add_argument("--reads", nargs="+", metavar="ID", help="read ids")
     export.add_argument("--hold", type=int, metavar="HOLD_ID",

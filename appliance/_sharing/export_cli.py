@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._cli_args import add_store_args
 from ..models import PlateRead
 from .authority import Authorization
 
@@ -28,12 +29,10 @@ class ExportError(Exception):
     """The export cannot be queued; the message says why."""
 
 
-def add_export_parser(sub: Any, config_default: str | None) -> None:
+def add_export_parser(sub: Any) -> None:
     export = sub.add_parser("export", help="queue what an approved sharing request covers for "
                             "an exporter (through the policy gate, audited)")
-    export.add_argument("--config", type=Path, default=config_default,
-                        help="site config (default $ALPRBOX_CONFIG, else the demo's)")
-    export.add_argument("--data-dir", type=Path, help="override the data directory")
+    add_store_args(export)
     export.add_argument("--approval", required=True, help="the approved request's id")
     export.add_argument("--exporter", required=True, help="the exporter's name in the config")
     export.add_argument("--reads", nargs="+", metavar="ID",
