@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
     from ._lifecycle.cli import add_lifecycle_parsers
 
-    add_lifecycle_parsers(sub, os.environ.get("ALPRBOX_CONFIG"))
+    add_lifecycle_parsers(sub)
 
     # -- share check (issue 7 part A): ask the policy gate, audited like a real request -------
     share = sub.add_parser("share", help="sharing policy gate: check a partner before a request")

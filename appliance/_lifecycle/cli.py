@@ -16,28 +16,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .._cli_args import add_store_args
 from .keyring import MasterKeyError
 
-CONFIG_HELP = "site config (default $ALPRBOX_CONFIG, else the demo's)"
 
-
-def _common(parser: argparse.ArgumentParser, config_default: str | None) -> None:
-    parser.add_argument("--config", type=Path, default=config_default, help=CONFIG_HELP)
-    parser.add_argument("--data-dir", type=Path, help="override the data directory")
+def _common(parser: argparse.ArgumentParser) -> None:
+    add_store_args(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object")
 
 
-def add_lifecycle_parsers(sub: Any, config_default: str | None) -> None:
+def add_lifecycle_parsers(sub: Any) -> None:
     keys = sub.add_parser("keys", help="the master key and data keys (rotate, status)")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     rotate = keys_sub.add_parser("rotate", help="re-wrap every data key under a new master key")
-    _common(rotate, config_default)
+    _common(rotate)
     rotate.add_argument(
         "--new-passphrase",
         help="passphrase mode: the new passphrase as env:NAME or file:/path",
     )
     status = keys_sub.add_parser("status", help="where the master key is, data keys per class")
-    _common(status, config_default)
+    _common(status)
     keygen = keys_sub.add_parser(
         "city-keygen", help="make a city key pair for reading replicas (keys.city_public_key)"
     )
@@ -46,15 +44,15 @@ def add_lifecycle_parsers(sub: Any, config_default: str | None) -> None:
     retention = sub.add_parser("retention", help="what is kept until when; purge due data")
     ret_sub = retention.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
     ret_status = ret_sub.add_parser("status", help="held data per class and day, holds, >6 months")
-    _common(ret_status, config_default)
+    _common(ret_status)
     purge = ret_sub.add_parser("purge", help="purge every class and day whose retention ended")
-    _common(purge, config_default)
+    _common(purge)
     purge.add_argument("--now", action="store_true", required=True, help="purge now")
 
     hold = sub.add_parser("hold", help="legal holds: add, release, list")
     hold_sub = hold.add_subparsers(dest="hold_command", required=True, metavar="ACTION")
     add = hold_sub.add_parser("add", help="hold reads (by id, or by plate and window)")
-    _common(add, config_default)
+    _common(add)
     add.add_argument("--case", required=True, help="case or incident number")
     add.add_argument("--reason", required=True, help="why (evidence, discovery...)")
     add.add_argument("--until", help="end of the hold (ISO date/time, UTC); default: released")
@@ -63,11 +61,11 @@ def add_lifecycle_parsers(sub: Any, config_default: str | None) -> None:
     add.add_argument("--start", help="window start (ISO date/time, UTC)")
     add.add_argument("--end", help="window end (ISO date/time, UTC)")
     release = hold_sub.add_parser("release", help="release a hold: back to normal retention")
-    _common(release, config_default)
+    _common(release)
     release.add_argument("hold_id", type=int)
     release.add_argument("--why", default="", help="why it is released")
     listing = hold_sub.add_parser("list", help="every hold")
-    _common(listing, config_default)
+    _common(listing)
 
 
 def _when(text: str | None) -> datetime | None:
