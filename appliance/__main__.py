@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from ._cli_args import add_store_args
+from ._cli_args import add_store_args, resolve_site
 from ._config import SiteConfig, load_config_file, parse_config
 from ._logging import configure_logging
 from ._plugins import PluginHost, create_plugin_host
@@ -288,15 +288,7 @@ def cmd_cameras(args: argparse.Namespace) -> int:
 def cmd_hotlist(args: argparse.Namespace) -> int:
     from ._hotlist.cli import run_hotlist_command
 
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(args.config, host)
-        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
-    else:
-        from ._demo import demo_config
-
-        config = demo_config(host, None)
-        data_dir = args.data_dir or default_data_dir("demo")
+    host, config, data_dir = resolve_site(args)
     return asyncio.run(run_hotlist_command(args, config, host, data_dir))
 
 
@@ -327,15 +319,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from ._lifecycle.keyprovider import has_master_key
     from ._storage.audit import AuditKeyError, AuditReport, verify_audit, verify_database
 
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(args.config, host)
-        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
-    else:
-        from ._demo import demo_config
-
-        config = demo_config(host, None)
-        data_dir = args.data_dir or default_data_dir("demo")
+    host, config, data_dir = resolve_site(args)
     database = data_dir / DB_NAME
     if not database.is_file():
         print(f"no store at {database}", file=sys.stderr)
@@ -392,15 +376,7 @@ def cmd_audit_sample(args: argparse.Namespace) -> int:
     if args.months < 1 or args.count < 1:
         print("--months and --count must be at least 1", file=sys.stderr)
         return 2
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(args.config, host)
-        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
-    else:
-        from ._demo import demo_config
-
-        config = demo_config(host, None)
-        data_dir = args.data_dir or default_data_dir("demo")
+    host, config, data_dir = resolve_site(args)
     if not (data_dir / DB_NAME).is_file():
         print(f"no store at {data_dir / DB_NAME}", file=sys.stderr)
         return 2

@@ -17,9 +17,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from ._cli_args import add_store_args
-from ._config import SiteConfig, load_config_file
-from ._plugins import PluginHost, create_plugin_host
+from ._cli_args import add_store_args, resolve_site
 
 
 def add_audit_parsers(audit_sub: Any) -> None:
@@ -37,16 +35,6 @@ def add_audit_parsers(audit_sub: Any) -> None:
     key.add_argument("--out", type=Path, help="write it here (default stdout)")
 
 
-def _resolve(args: argparse.Namespace) -> tuple[PluginHost, SiteConfig, Path]:
-    from .__main__ import default_data_dir
-
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(args.config, host)
-        return host, config, args.data_dir or config.root.data_dir or default_data_dir("site")
-    from ._demo import demo_config
-
-    return host, demo_config(host, None), args.data_dir or default_data_dir("demo")
 
 
 def verify_with_public_key(args: argparse.Namespace) -> int:
@@ -59,7 +47,7 @@ def verify_with_public_key(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         print(f"cannot use the public key: {err}", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or _resolve(args)[2]
+    data_dir = args.data_dir or resolve_site(args)[2]
     database = data_dir / DB_NAME
     if not database.is_file():
         print(f"no store at {database}", file=sys.stderr)
@@ -91,7 +79,7 @@ def _prune(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"--before must be YYYY-MM-DD, not {args.before!r}", file=sys.stderr)
         return 2
-    host, config, data_dir = _resolve(args)
+    host, config, data_dir = resolve_site(args)
     if not (data_dir / DB_NAME).is_file():
         print(f"no store at {data_dir / DB_NAME}", file=sys.stderr)
         return 2
@@ -131,7 +119,7 @@ def _public_key(args: argparse.Namespace) -> int:
         signing_key_path,
     )
 
-    data_dir = _resolve(args)[2]
+    data_dir = resolve_site(args)[2]
     try:
         key = load_signing_key(signing_key_path(data_dir / DB_NAME), create=False)
     except AuditKeyError as err:
