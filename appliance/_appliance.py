@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 DB_NAME = "alprbox.db"
 KEY_NAME = "master.key"
+# How long a stop waits for each camera's plugin to let go before leaving it behind: a plugin
+# that ignores cancellation must not keep the box (and every read still in memory) from stopping.
+CAMERA_STOP_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Appliance:
     _camera_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _worker_tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _camera_objects: dict[str, Camera] = field(default_factory=dict)
+    _camera_queues: dict[str, FrameQueue] = field(default_factory=dict)
     _inference: ThreadPoolExecutor | None = None
     started: bool = False
     lifecycle: LifecycleService | None = None
@@ -214,6 +218,7 @@ class Appliance:
             return
         self._camera_objects[settings.name] = camera
         queue = FrameQueue(settings.queue_size)
+        self._camera_queues[settings.name] = queue
         supervisor = CameraSupervisor(camera, queue, status, self.metrics, self.clock)
         self._camera_tasks.append(
             asyncio.create_task(supervisor.run(), name=f"camera-{settings.name}")
@@ -307,9 +312,7 @@ class Appliance:
 
     async def stop(self) -> None:
         """Stop cameras, drain and flush every worker into the store, then close the store."""
-        for task in self._camera_tasks:
-            task.cancel()
-        await asyncio.gather(*self._camera_tasks, return_exceptions=True)
+        await self._stop_cameras()
         # Workers end on their own once their (now closed) queues are drained.
         await asyncio.gather(*self._worker_tasks, return_exceptions=True)
         if self.hotlists is not None:
@@ -334,6 +337,23 @@ class Appliance:
             self._inference.shutdown(wait=True)
         self.started = False
         logger.info("Appliance stopped; every accepted read is stored")
+
+    async def _stop_cameras(self) -> None:
+        for task in self._camera_tasks:
+            task.cancel()
+        if not self._camera_tasks:
+            return
+        _, stuck = await asyncio.wait(self._camera_tasks, timeout=CAMERA_STOP_TIMEOUT_S)
+        for task in stuck:
+            name = task.get_name().removeprefix("camera-")
+            logger.error(
+                "Camera '%s' did not stop within %g s of being asked (its plugin ignores "
+                "cancellation); leaving it behind so the box can stop",
+                name,
+                CAMERA_STOP_TIMEOUT_S,
+            )
+            if name in self._camera_queues:
+                self._camera_queues[name].close()  # its worker drains what arrived, then ends
 
     async def wait_cameras_done(self) -> None:
         """Wait until every camera has ended (replay cameras with loop: false) and is drained."""

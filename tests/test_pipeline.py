@@ -139,6 +139,101 @@ async def test_unreachable_camera_reconnects_and_logs_once_each_way(
     assert sum("recovered" in m for m in messages) == 1
 
 
+class MessyStopSettings(CameraSettings):
+    type: Literal["messy-stop"] = "messy-stop"
+
+
+class MessyStopCamera(Camera):
+    """Delivers frames; its cleanup raises when it is cancelled (as a plugin bug might)."""
+
+    settings_model = MessyStopSettings
+    starts = 0
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        MessyStopCamera.starts += 1
+        clock = self.context.clock
+        try:
+            while True:
+                await clock.sleep(0.05)
+                yield Frame(np.zeros((48, 64, 3), np.uint8), clock.now())
+        finally:
+            raise ValueError("cleanup went wrong")
+
+
+class MessyStopPlugin:
+    __name__ = "messy-stop"
+
+    @hookimpl
+    def appliance_camera_types(self) -> list[type[Camera]]:
+        return [MessyStopCamera]
+
+
+async def test_a_plugin_raising_while_stopped_does_not_keep_the_box_running(
+    tmp_path: Path,
+) -> None:
+    from appliance.testing import make_appliance
+
+    config = {"cameras": [{"name": "messy", "type": "messy-stop"}]}
+    async with asyncio.timeout(30):  # the bug this guards against was a stop that never ended
+        async with make_appliance(
+            tmp_path / "box", plugins=[MessyStopPlugin()], config=config, clock=SystemClock()
+        ) as box:
+            await wait_for(lambda: box.cameras["messy"].frames >= 2)
+            starts = MessyStopCamera.starts
+    assert MessyStopCamera.starts == starts  # stopping did not restart the camera
+    assert box.cameras["messy"].state == "stopped"
+
+
+class StubbornSettings(CameraSettings):
+    type: Literal["stubborn"] = "stubborn"
+
+
+class StubbornCamera(Camera):
+    """Swallows every cancellation until told to quit (a plugin bug the host must survive)."""
+
+    settings_model = StubbornSettings
+    quit = False
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        while not StubbornCamera.quit:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                continue
+            yield Frame(np.zeros((48, 64, 3), np.uint8), self.context.clock.now())
+
+
+class StubbornPlugin:
+    __name__ = "stubborn"
+
+    @hookimpl
+    def appliance_camera_types(self) -> list[type[Camera]]:
+        return [StubbornCamera]
+
+
+async def test_a_camera_that_ignores_stop_is_left_behind_by_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance import _appliance
+    from appliance.testing import make_appliance
+
+    monkeypatch.setattr(_appliance, "CAMERA_STOP_TIMEOUT_S", 0.5)
+    config = {"cameras": [{"name": "stuck", "type": "stubborn"}]}
+    try:
+        async with asyncio.timeout(30):
+            async with make_appliance(
+                tmp_path / "box", plugins=[StubbornPlugin()], config=config, clock=SystemClock()
+            ) as box:
+                await wait_for(lambda: box.cameras["stuck"].frames >= 2)
+        assert not box.started
+        assert any(
+            "Camera 'stuck' did not stop within 0.5 s" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        StubbornCamera.quit = True  # let the abandoned task end before the loop closes
+        await asyncio.sleep(0.2)
+
+
 class BrokenFrameRecognizer(FakeRecognizer):
     def recognize(self, image: Any) -> Any:
         if int(np.asarray(image)[0, 0, 0]) == 7:

@@ -99,6 +99,12 @@ class CameraSupervisor:
                     self._down("failed", f"configuration error: {err}")
                     return
                 except Exception as err:
+                    if _stopping():
+                        # The box asked this camera to stop and the plugin's cleanup raised on
+                        # the way out: stopping wins, or the host would restart the camera and
+                        # wait on it forever.
+                        logger.warning("%s raised while stopping: %s", self._label, err)
+                        raise asyncio.CancelledError from err
                     # A bug in the plugin: its traceback is logged once per distinct error, even
                     # when the camera flaps between working and failing; the box keeps running.
                     signature = f"{type(err).__name__}: {err}"
@@ -177,3 +183,9 @@ class CameraSupervisor:
             await self.camera.close()
         except Exception:
             logger.warning("%s: close() raised", self._label, exc_info=True)
+
+
+def _stopping() -> bool:
+    """Whether the running task has been asked to cancel (its cancel may have been swallowed)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

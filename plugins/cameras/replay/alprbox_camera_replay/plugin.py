@@ -131,9 +131,11 @@ class ReplayCamera(Camera):
             interval = 1.0 / rate
             due = clock.monotonic()
             delivered = 0
+            reading: asyncio.Future[np.ndarray | None] | None = None
             try:
                 while True:
-                    image = await asyncio.to_thread(next, images, None)
+                    reading = asyncio.ensure_future(asyncio.to_thread(next, images, None))
+                    image = await asyncio.shield(reading)  # a stop must not orphan the thread
                     if image is None:
                         break
                     if self.settings.realtime:
@@ -146,6 +148,11 @@ class ReplayCamera(Camera):
                     delivered += 1
                     yield Frame(image=image, timestamp=clock.now())
             finally:
+                # A stop can land while a worker thread is inside the generator; closing it then
+                # raises "generator already executing" and leaks the capture. The read finishes
+                # within one frame's decode, so wait for it, then close.
+                if reading is not None and not reading.done():
+                    await asyncio.wait([reading])
                 images.close()
             if delivered == 0:
                 raise DeviceUnavailable(f"source {self._source} delivered no readable frame")

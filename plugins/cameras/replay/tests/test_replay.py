@@ -126,3 +126,39 @@ def test_demo_clip_is_bundled() -> None:
     assert capture.isOpened(), f"{DEMO_CLIP} missing or unreadable"
     assert capture.get(cv2.CAP_PROP_FRAME_COUNT) > 100
     capture.release()
+
+
+async def test_stop_during_a_decode_waits_for_it_and_releases_the_source(tmp_path: Path) -> None:
+    """A stop that lands while a worker thread is decoding must end the camera cleanly.
+
+    Closing the frame generator while the thread is inside it raised "generator already
+    executing", which the host took for a plugin bug and restarted the camera it was stopping.
+    """
+    import threading
+
+    camera = make_camera(tmp_path, source=str(write_images(tmp_path / "i")), realtime=False)
+    inside, release, released = threading.Event(), threading.Event(), []
+
+    def slow_frames() -> Any:
+        try:
+            inside.set()
+            release.wait(10)
+            yield np.zeros((8, 8, 3), np.uint8)
+        finally:
+            released.append(True)
+
+    camera._playlist = lambda: (10.0, slow_frames())  # type: ignore[method-assign]
+    await camera.open()
+
+    async def read_one() -> None:
+        async for _ in camera.frames():
+            break
+
+    task = asyncio.create_task(read_one())
+    await asyncio.to_thread(inside.wait, 10)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    release.set()  # the decode finishes after the stop was asked for
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert released == [True]  # the source was closed, not leaked
