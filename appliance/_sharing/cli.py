@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._cli_args import add_store_args
+from .._cli_args import add_store_args, resolve_site
 from .evidence import EvidenceError
 from .evidence_cli import add_evidence_parser, cmd_evidence_verify, export_evidence
 from .export_cli import ExportError, add_export_parser, run_export
@@ -39,19 +39,7 @@ def add_sharing_parsers(sub: Any) -> None:
 
 
 def _site(args: argparse.Namespace) -> tuple[Any, Any, Path]:
-    from ..__main__ import default_data_dir
-    from .._config import load_config_file
-    from .._plugins import create_plugin_host
-
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(Path(args.config), host)
-        data_dir = args.data_dir or config.root.data_dir or default_data_dir("site")
-    else:
-        from .._demo import demo_config
-
-        config = demo_config(host, None)
-        data_dir = args.data_dir or default_data_dir("demo")
+    host, config, data_dir = resolve_site(args)
     return config, host, data_dir
 
 

@@ -18,7 +18,6 @@ from aiohttp import web
 from alprbox_hotlist_ncic import IMMIGRATION_VIOLATOR_REASON, NcicSettings, NcicSource
 from alprbox_hotlist_ncic.generator import generate_extract
 from alprbox_hotlist_ncic.mock_server import create_feed_app, start_feed_server
-from alprbox_hotlist_ncic.plugin import basic_auth
 from pydantic import ValidationError
 
 from appliance import (
@@ -28,6 +27,7 @@ from appliance import (
     PluginConfigError,
     PluginContext,
 )
+from appliance.feeds import basic_auth
 from appliance.testing import FakeClock
 
 USER, PASSWORD = "vallejo-alpr", "s3cret pass"
