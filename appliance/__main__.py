@@ -205,6 +205,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     import cv2
 
     from ._config import load_hardware_profile
+    from ._recognition.colour import colour_fields
     from .base import PluginContext, SystemClock
 
     host = create_plugin_host()
@@ -250,6 +251,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
                     if d.state
                     else {}
                 ),
+                **colour_fields(image, d.box),
             }
             for d in detections
         ]

@@ -111,3 +111,8 @@ class PlateRead:
     #: where the camera was (mobile boxes with a GPS); None when it has no GPS or no fresh fix.
     #: Sensitive: stored only inside the encrypted read, never logged
     location: Location | None = None
+    #: the vehicle's colour estimated from the paint around the plate, voted over the track's
+    #: frames: white, silver, black, red, blue, green, yellow, brown, orange, or "unknown";
+    #: None when not estimated. For comparing with the registration (plate switching)
+    vehicle_colour: str | None = None
+    vehicle_colour_confidence: float = 0.0

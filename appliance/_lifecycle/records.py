@@ -83,6 +83,9 @@ class ReadRecords:
             "last_seen": utc(read.last_seen),
             "state": read.state,
             "state_confidence": read.state_confidence,
+            # Inside the encrypted payload like every other descriptive field (issue 3).
+            "vehicle_colour": read.vehicle_colour,
+            "vehicle_colour_confidence": read.vehicle_colour_confidence,
         }
         location = _location(read)
         if location is not None:
@@ -173,6 +176,9 @@ class ReadRecords:
             last_seen=datetime.fromisoformat(data["last_seen"]),
             state=data["state"],
             state_confidence=data["state_confidence"],
+            # Reads stored before colour estimation (issue 3) have none.
+            vehicle_colour=data.get("vehicle_colour"),
+            vehicle_colour_confidence=data.get("vehicle_colour_confidence", 0.0),
             **extra,
         )
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import TYPE_CHECKING
 
 import cv2
 
+from .._recognition.colour import ColourEstimate, vehicle_colour, vote_colours
 from ..models import Location, PlateCandidate, PlateRead
 
 if TYPE_CHECKING:
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Box = tuple[int, int, int, int]
+NO_COLOUR = ColourEstimate("unknown", 0.0)
 
 #: crop margin around the plate box, as a fraction of its width/height, so the stored crop
 #: shows the plate's edges and a little of the car for a human to check
@@ -52,6 +55,13 @@ class _Observation:
     candidates: tuple[PlateCandidate, ...]
     box: Box
     crop_jpeg: bytes
+    state: str | None = None
+    state_confidence: float = 0.0
+    colour: ColourEstimate = NO_COLOUR
+
+
+#: turns a track's observations into its read's text and confidence
+Voter = Callable[[list[_Observation]], tuple[str, float]]
 
 
 @dataclass(slots=True, eq=False)  # tracks are compared by identity
@@ -89,10 +99,18 @@ class PlateTracker:
     the reads of the tracks it closed; reads below ``min_confidence`` are dropped.
     """
 
-    def __init__(self, camera: str, track_timeout: float, min_confidence: float) -> None:
+    def __init__(
+        self,
+        camera: str,
+        track_timeout: float,
+        min_confidence: float,
+        voter: Voter | None = None,
+    ) -> None:
         self.camera = camera
         self.track_timeout = track_timeout
         self.min_confidence = min_confidence
+        # Swappable so benchmarks/voting.py can compare vote rules on the same frames.
+        self._voter: Voter = voter or vote
         self._tracks: list[_Track] = []
 
     @property
@@ -180,11 +198,14 @@ class PlateTracker:
         observations = [o for o in track.observations if o.text]
         if not observations:
             return None
-        text, confidence = vote(observations)
+        text, confidence = self._voter(observations)
         # The crop shown with the read: the most confident frame that read the voted text, or
         # the most confident frame at all when no single frame read it.
         agreeing = [o for o in observations if o.text == text] or observations
         best = max(agreeing, key=lambda o: o.confidence)
+        state, state_confidence = vote_state(track.observations)
+        # Every frame of the track votes the colour, read or not: the paint is there either way.
+        colour = vote_colours(o.colour for o in track.observations)
         return PlateRead(
             camera=self.camera,
             text=text,
@@ -197,6 +218,10 @@ class PlateTracker:
             crop_jpeg=best.crop_jpeg,
             vehicle_jpeg=track.vehicle_jpeg,
             location=track.location,
+            state=state,
+            state_confidence=state_confidence,
+            vehicle_colour=colour.name,
+            vehicle_colour_confidence=colour.confidence,
         )
 
 
@@ -243,6 +268,19 @@ def vote(observations: list[_Observation]) -> tuple[str, float]:
     share = sum(o.confidence * agreement(o) for o in observations) / total
     strength = max(o.confidence * agreement(o) for o in observations)
     return text, min(1.0, share * strength)
+
+
+def vote_state(observations: list[_Observation]) -> tuple[str | None, float]:
+    """The state of issue most confidently read over the track's frames, and its summed
+    confidence shared over every frame (frames that saw another state or none lower it)."""
+    support: defaultdict[str, float] = defaultdict(float)
+    for o in observations:
+        if o.state:
+            support[o.state] += o.state_confidence
+    if not support or not observations:
+        return None, 0.0
+    state = max(support, key=lambda s: support[s])
+    return state, min(1.0, support[state] / len(observations))
 
 
 def _char_confidence(o: _Observation, i: int) -> float:
@@ -311,6 +349,9 @@ def _observe(image: Image, detection: PlateDetection) -> _Observation:
         candidates=detection.candidates,
         box=detection.box,
         crop_jpeg=crop_jpeg(image, detection.box),
+        state=detection.state,
+        state_confidence=detection.state_confidence,
+        colour=vehicle_colour(image, detection.box),
     )
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from .._recognition.colour import describe_colour
 from .._search import SearchRefused, record_view, search_reads
 from .._storage import Store, User
 from .auth import require_role
@@ -187,6 +188,8 @@ async def record_page(request: web.Request) -> web.Response:
         "vehicle_url": f"/reads/{read.id}/vehicle.jpg" if vehicle else None,
         "last_seen": local_time(read.last_seen, zone),
         "state": read.state or "—",
+        # issue 3: the colour seen, to compare with the registration's (plate switching)
+        "colour": describe_colour(read.vehicle_colour, read.vehicle_colour_confidence),
         "purpose": context.purpose,
         "case_number": context.case_number,
         "reason": context.reason,
