@@ -7,14 +7,11 @@ partner's standing approval and queues the answer in its outbox; this plugin onl
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-from collections.abc import Mapping
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 import aiohttp
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from appliance import (
     AuthFailed,
@@ -25,48 +22,29 @@ from appliance import (
     PartnerQuery,
     PluginConfigError,
     PluginContext,
-    Secret,
     hookimpl,
 )
+from appliance.signed_http import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignedHttpSettings,
+    plain,
+    signed_headers,
+)
 
-SIGNATURE_HEADER = "X-Alprbox-Signature"
-TIMESTAMP_HEADER = "X-Alprbox-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+__all__ = ["IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "PartnerShareExporter"]
 MAX_LIST_BYTES = 16 * 1024 * 1024
 
 
-class PartnerShareSettings(ExporterSettings):
+class PartnerShareSettings(SignedHttpSettings):
     type: Literal["partner_share"] = Field(description="Regional partner share.")
     url: str = Field(description="The partner's base URL (GET /list, POST /answers).",
                      pattern=r"^https?://")
-    secret: Secret = Field(description="HMAC key shared with the partner: env:NAME or "
-                           "file:/path.")
     request_timeout: float = Field(default=15.0, gt=0, le=120,
                                    description="Seconds one request may take.")
     query_minutes: float = Field(default=15.0, ge=1, le=1440,
                                  description="How often the host fetches and answers the list.")
-
-    @field_validator("url")
-    @classmethod
-    def _tls(cls, value: str) -> str:
-        # ALPR data crosses networks only encrypted; plain http is for a receiver on this host.
-        parts = urlsplit(value)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("use https:// (plain http only to a receiver on this machine)")
-        return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
-                                hashlib.sha256).hexdigest()
 
 
 class PartnerShareExporter(Exporter):
@@ -79,12 +57,7 @@ class PartnerShareExporter(Exporter):
         self._session: aiohttp.ClientSession | None = None
 
     def _headers(self, body: bytes) -> dict[str, str]:
-        try:
-            secret = self.settings.secret.get()
-        except LookupError as err:
-            raise AuthFailed(str(err)) from err
-        stamp = str(int(self.context.clock.now().timestamp()))
-        return {TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(secret, stamp, body)}
+        return signed_headers(self.settings.secret, self.context.clock, body)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -122,7 +95,7 @@ class PartnerShareExporter(Exporter):
             "approval_id": delivery.approval_id,
             "purpose": delivery.purpose,
             "case_number": delivery.case_number,
-            "answer": _plain(delivery.payload),
+            "answer": plain(delivery.payload),
         }, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", IDEMPOTENCY_HEADER: delivery.id,
                    **self._headers(body)}

@@ -13,15 +13,11 @@ key is the shared secret and the message is ``<timestamp>.<body>``.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-from collections.abc import Mapping
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from typing import Literal
 
 import aiohttp
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from appliance import (
     AuthFailed,
@@ -30,40 +26,22 @@ from appliance import (
     Exporter,
     ExporterSettings,
     PluginContext,
-    Secret,
     hookimpl,
 )
+from appliance.signed_http import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignedHttpSettings,
+    plain,
+    signed_headers,
+)
 
-SIGNATURE_HEADER = "X-Alprbox-Signature"
-TIMESTAMP_HEADER = "X-Alprbox-Timestamp"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+__all__ = ["IDEMPOTENCY_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "WebhookExporter"]
 
 
-class WebhookSettings(ExporterSettings):
+class WebhookSettings(SignedHttpSettings):
     type: Literal["webhook"] = Field(description="JSON webhook.")
-    url: str = Field(description="Where to POST (https:// in production).",
-                     pattern=r"^https?://")
-    secret: Secret = Field(description="HMAC key shared with the receiver: env:NAME or "
-                           "file:/path, never the key itself.")
-    request_timeout: float = Field(default=10.0, gt=0, le=120,
-                                   description="Seconds one POST may take.")
-
-    @field_validator("url")
-    @classmethod
-    def _tls(cls, value: str) -> str:
-        # ALPR data crosses networks only encrypted; plain http is for a receiver on this host.
-        parts = urlsplit(value)
-        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-            raise ValueError("use https:// (plain http only to a receiver on this machine)")
-        return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def body_of(delivery: Delivery) -> bytes:
@@ -76,14 +54,9 @@ def body_of(delivery: Delivery) -> bytes:
         "purpose": delivery.purpose,
         "case_number": delivery.case_number,
         "created_at": delivery.created_at.isoformat(),
-        "payload": _plain(delivery.payload),
+        "payload": plain(delivery.payload),
         "files": {p: base64.b64encode(d).decode() for p, d in delivery.files.items()},
     }, sort_keys=True).encode()
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
-                                hashlib.sha256).hexdigest()
 
 
 class WebhookExporter(Exporter):
@@ -99,16 +72,10 @@ class WebhookExporter(Exporter):
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession()
         body = body_of(delivery)
-        timestamp = str(int(self.context.clock.now().timestamp()))
-        try:
-            secret = self.settings.secret.get()
-        except LookupError as err:
-            raise AuthFailed(str(err)) from err
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: delivery.id,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            **signed_headers(self.settings.secret, self.context.clock, body),
         }
         timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout)
         try:
