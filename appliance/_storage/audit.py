@@ -105,6 +105,14 @@ def head_message(record_id: int, digest: bytes) -> bytes:
     return _HEAD_DOMAIN + record_id.to_bytes(8, "big", signed=True) + digest
 
 
+def _signed(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SignedHead:
     id: int
@@ -112,13 +120,7 @@ class SignedHead:
     signature: bytes
 
     def verifies(self, public_key: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                self.signature, head_message(self.id, self.hash)
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return _signed(public_key, self.signature, head_message(self.id, self.hash))
 
 
 def signing_key_path(db_path: Path) -> Path:
@@ -219,13 +221,7 @@ class Checkpoint:
     signature: bytes
 
     def verifies(self, public_key: bytes) -> bool:
-        try:
-            Ed25519PublicKey.from_public_bytes(public_key).verify(
-                self.signature, checkpoint_message(self.id, self.hash)
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
+        return _signed(public_key, self.signature, checkpoint_message(self.id, self.hash))
 
 
 def _read_checkpoint(conn: sqlite3.Connection) -> Checkpoint | None:
