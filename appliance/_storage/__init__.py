@@ -11,6 +11,7 @@ SQLite; nothing in the file, its WAL or a litestream replica holds a plate in cl
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import sqlite3
@@ -30,6 +31,7 @@ from ..models import PlateRead
 from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, AuditKeyError, AuditWriteError, WallClock, signing_key_path
 from .bolos import BoloRecords
+from .checkpoints import Checkpointer
 from .identity import IdentityRecords
 
 logger = logging.getLogger(__name__)
@@ -132,6 +134,8 @@ class Store:
         # Reads and images by retention class and day, images in segment files (issue 5).
         self.read_records = ReadRecords(self)
         self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
+        # WAL checkpoints run on their own thread, not inside an ingest commit (issue 5).
+        self.checkpointer = Checkpointer(path)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -146,6 +150,8 @@ class Store:
         def setup() -> None:
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode = WAL")
+            # The writer never checkpoints inside a commit: see _storage/checkpoints.py.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             migrate(conn)
             try:
                 # Data keys live in keys.db beside the database (crypto-shredding, issue 5).
@@ -160,6 +166,7 @@ class Store:
             self._reader_thread, lambda: _connect(self.path)
         )
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
+        self.checkpointer.start()
 
     async def close(self) -> None:
         """Commit everything queued, then close. Acknowledged writes are never lost."""
@@ -167,6 +174,7 @@ class Store:
             await self._queue.put(_STOP)
             await self._writer
             self._writer = None
+        await asyncio.to_thread(self.checkpointer.stop)
         loop = asyncio.get_running_loop()
         for conn, pool in (
             (self._write_conn, self._writer_thread),
@@ -181,24 +189,48 @@ class Store:
 
     # -- the single writer -------------------------------------------------------------------
 
-    async def write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(
+        self, op: Callable[[sqlite3.Connection], T], *, background: bool = False
+    ) -> T:
+        """Run ``op`` on the writer; return its result once committed.
+
+        ``background`` (a purge batch): the op runs alone in its own transaction, and only when
+        no other write is waiting, so a write queued at the same time never waits for it.
+        """
         if self._writer is None:
             raise RuntimeError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((op, future))
+        await self._queue.put((op, future, background))
         return await future
 
     async def _write_loop(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = False
-        while not stopping:
-            batch = [await self._queue.get()]
-            while len(batch) < _BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            if _STOP in batch:
-                stopping = True
-                batch = [b for b in batch if b is not _STOP]
-            if not batch:
+        waiting: collections.deque[tuple[Callable[[sqlite3.Connection], Any], Any]]
+        waiting = collections.deque()
+        deferred: collections.deque[tuple[Callable[[sqlite3.Connection], Any], Any]]
+        deferred = collections.deque()
+        while True:
+            if not waiting and not deferred:
+                if stopping:
+                    break
+                items = [await self._queue.get()]
+            else:
+                items = []
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            for item in items:
+                if item is _STOP:
+                    stopping = True
+                elif item[2]:
+                    deferred.append((item[0], item[1]))
+                else:
+                    waiting.append((item[0], item[1]))
+            if waiting:
+                batch = [waiting.popleft() for _ in range(min(_BATCH, len(waiting)))]
+            elif deferred:
+                batch = [deferred.popleft()]
+            else:
                 continue
             results = await loop.run_in_executor(self._writer_thread, self._commit, batch)
             for (_, future), (ok, value) in zip(batch, results, strict=True):
@@ -208,6 +240,10 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+            if not waiting and self._queue.empty() and self.checkpointer.take_tail_pass():
+                conn = self._write_conn
+                assert conn is not None
+                await loop.run_in_executor(self._writer_thread, self.checkpointer.tail_pass, conn)
 
     def _commit(
         self, batch: list[tuple[Callable[[sqlite3.Connection], Any], Any]]

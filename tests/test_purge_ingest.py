@@ -1,0 +1,193 @@
+"""A retention purge shares the single writer with ingest: it works in small background batches
+that never hold up a write queued beside them, and WAL checkpoints happen off the writer.
+
+(How long ingest waits is measured by benchmarks/storage.py, purge phase; these tests check the
+behaviour that bounds it, with real SQLite.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from appliance import PlateRead
+from appliance._crypto import FieldCipher
+from appliance._lifecycle.retention import Purger
+from appliance._lifecycle.settings import RetentionSettings
+from appliance._storage import Store
+from appliance._storage.checkpoints import wal_frames
+
+DAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def a_read(i: int, at: datetime = DAY, letters: str = "ABC") -> PlateRead:
+    return PlateRead(
+        camera="gate",
+        text=f"{i % 9 + 1}{letters}{i:03d}",
+        confidence=0.9,
+        first_seen=at + timedelta(seconds=i),
+        last_seen=at + timedelta(seconds=i + 1),
+        box=(1, 2, 3, 4),
+        crop_jpeg=b"\xff\xd8crop-" + os.urandom(300),
+    )
+
+
+async def open_store(folder: Path) -> Store:
+    return await Store.open(folder / "alprbox.db", FieldCipher(os.urandom(32)))
+
+
+async def test_a_write_queued_with_a_purge_batch_goes_first(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        order: list[str] = []
+        release = threading.Event()
+
+        def blocker(c: sqlite3.Connection) -> None:
+            release.wait(30)  # holds the writer so the next writes queue up together
+            order.append("blocker")
+
+        def step(name: str) -> Callable[[sqlite3.Connection], None]:
+            def op(c: sqlite3.Connection) -> None:
+                order.append(name)
+
+            return op
+
+        first = asyncio.create_task(store.write(blocker))
+        await asyncio.sleep(0.05)
+        purge = asyncio.create_task(store.write(step("purge"), background=True))
+        await asyncio.sleep(0)
+        ingest = [asyncio.create_task(store.write(step(f"ingest{i}"))) for i in range(3)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(first, purge, *ingest)
+        assert order == ["blocker", "ingest0", "ingest1", "ingest2", "purge"]
+    finally:
+        await store.close()
+
+
+async def test_a_failing_purge_batch_fails_alone(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        def bad(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO meta (key, value) VALUES ('probe', x'00')")
+            raise RuntimeError("purge batch broke")
+
+        read = a_read(1)
+        results = await asyncio.gather(
+            store.write(bad, background=True), store.add_read(read), return_exceptions=True
+        )
+        assert isinstance(results[0], RuntimeError)
+        assert results[1] is None
+        assert [r.id for r in await store.find_plate(read.text)] == [read.id]
+        probe = await store.query(
+            lambda c: c.execute("SELECT count(*) FROM meta WHERE key = 'probe'").fetchone()[0]
+        )
+        assert probe == 0
+    finally:
+        await store.close()
+
+
+async def test_purge_works_in_bounded_background_batches_and_the_day_is_gone(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        reads = [a_read(i) for i in range(240)]
+        await asyncio.gather(*(store.add_read(r) for r in reads))
+        seg_dir = tmp_path / "segments"
+        assert any(seg_dir.iterdir())
+
+        calls: list[tuple[bool, Any]] = []
+        real_write = store.write
+
+        async def spy(op: Callable[[sqlite3.Connection], Any], *, background: bool = False) -> Any:
+            result = await real_write(op, background=background)
+            calls.append((background, result))
+            return result
+
+        store.write = spy  # type: ignore[method-assign]
+        purger = Purger(store, RetentionSettings(read_days=30, image_days=0, batch_rows=25))
+        now = DAY + timedelta(days=40)
+        day = DAY.date().isoformat()
+        # Ingest keeps arriving while the purge runs.
+        later = [a_read(i, now, "XYZ") for i in range(20)]
+
+        async def purge_day() -> tuple[Any, Any]:
+            return (
+                await purger.purge("image", day, now, "test"),
+                await purger.purge("read", day, now, "test"),
+            )
+
+        (image_proof, read_proof), _ = await asyncio.gather(
+            purge_day(), asyncio.gather(*(store.add_read(r) for r in later))
+        )
+        store.write = real_write  # type: ignore[method-assign]
+
+        batches = [result for background, result in calls if background]
+        # Every delete batch is a background write of at most batch_rows rows or images.
+        assert len(batches) >= (240 // 25) * 2
+        assert all(rows <= 25 and images <= 25 for rows, images, _ in batches)
+        assert sum(rows for rows, _, _ in batches) == 240
+        assert image_proof.images == 240 and read_proof.rows == 240
+        assert image_proof.key_destroyed and read_proof.key_destroyed
+
+        # The day is gone: no rows, no key, no segment file; the reads that came in meanwhile
+        # are all there.
+        for r in reads[:20]:
+            assert await store.find_plate(r.text) == []
+        ring = store.cipher.ring
+        assert not ring.has("read", day) and not ring.has("image", day)
+        left = [p.name for p in seg_dir.iterdir() if p.name.startswith(f"image-{day}")]
+        assert left == []
+        assert await store.count_reads() == 20
+        assert [await store.get_crop(r.id) for r in later] == [r.crop_jpeg for r in later]
+    finally:
+        await store.close()
+
+
+async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    db = tmp_path / "alprbox.db"
+    try:
+        writer_setting = await store.write(
+            lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        )
+        assert writer_setting == 0  # the writer never checkpoints inside a commit
+
+        def fill(c: sqlite3.Connection, n: int) -> None:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", (f"filler{n}", os.urandom(8000))
+            )
+
+        for n in range(600):  # ~1,800 WAL frames (8 KB rows), well past the threshold
+            await store.write(lambda c, n=n: fill(c, n))
+
+        # The checkpoint thread copies the pages back, the writer's tail pass the last frames,
+        # and the next write starts the WAL over: it holds a few frames, not 1,800 and more.
+        frames = wal_frames(db)
+        for n in range(600, 1200):
+            await store.write(lambda c, n=n: fill(c, n))
+            frames = wal_frames(db)
+            assert frames is not None
+            if frames[0] < 100 and store.checkpointer.tail_passes:
+                break
+            await asyncio.sleep(0.05)
+        assert store.checkpointer.checkpoints >= 1
+        assert store.checkpointer.tail_passes >= 1
+        assert frames is not None and frames[0] < 100
+    finally:
+        await store.close()
+    # Everything written is in the database file after close.
+    conn = sqlite3.connect(db)
+    try:
+        stored = conn.execute("SELECT count(*) FROM meta WHERE key LIKE 'filler%'").fetchone()
+        assert stored[0] >= 600
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()
