@@ -226,18 +226,65 @@ class PlateTracker:
 
 
 def vote(observations: list[_Observation]) -> tuple[str, float]:
-    """Character-level vote, weighted by confidence, among observations of the winning length.
+    """Character-level vote over every frame, weighted by per-character confidence.
 
-    The length is voted first (summed confidence of every frame's candidates per length), so a
-    frame that dropped or doubled a character cannot shift every position after it. Each
-    position then takes the character with the most summed per-character confidence among the
-    frames whose first reading has that length.
+    A backbone of the most likely length is voted first (summed confidence of every frame's
+    candidates per length, then each position among the frames of that length). Every frame's
+    reading is then aligned to it (edit distance), so a frame that dropped or doubled a
+    character still votes on all the others instead of being ignored; each position takes the
+    character with the most summed per-character confidence. A position is dropped, or a
+    character inserted, only when the frames that say so outweigh those that do not (each
+    frame's say being its mean per-character confidence), so one confident frame that missed
+    a character cannot shorten the read. Every character of the result was read by a frame.
 
     The read's confidence is the confidence-weighted share of characters that agree with the
     voted text, times the best confidence of a frame that (mostly) read it. A single frame
     keeps its own confidence; agreeing frames never lower it (they are not independent
     evidence, so they do not raise it either); disagreeing frames do.
     """
+    backbone = _backbone(observations)
+    columns: list[defaultdict[str, float]] = [defaultdict(float) for _ in backbone]
+    absent = [0.0] * len(backbone)  # frames that read nothing at this position
+    # slot k: between backbone positions k-1 and k; frames that read an extra character there
+    inserted: list[defaultdict[str, float]] = [defaultdict(float) for _ in range(len(backbone) + 1)]
+    inserting = [0.0] * (len(backbone) + 1)  # the say of the frames inserting at a slot
+    say = 0.0
+    for o in observations:
+        weights = [_char_confidence(o, j) for j in range(len(o.text))]
+        mean = sum(weights) / len(weights)
+        say += mean
+        # A frame whose own candidates doubt its length (the right length among them) backs
+        # its dropped or extra characters only as far as it believes its own length.
+        belief = _length_belief(o, len(backbone))
+        slots: set[int] = set()
+        for i, j, slot in _align(backbone, o.text):
+            if i is not None and j is not None:
+                columns[i][o.text[j]] += weights[j]
+            elif i is not None:
+                absent[i] += mean * belief
+            elif j is not None:
+                inserted[slot][o.text[j]] += weights[j] * belief
+                slots.add(slot)
+        for slot in slots:
+            inserting[slot] += mean * belief
+    chars: list[str] = []
+    for k in range(len(backbone) + 1):
+        extra = inserted[k]
+        if extra:
+            char = max(extra, key=lambda c: extra[c])
+            if extra[char] > say - inserting[k]:
+                chars.append(char)
+        if k == len(backbone):
+            break
+        column = columns[k]
+        if column and sum(column.values()) >= absent[k]:
+            chars.append(max(column, key=lambda c: column[c]))
+    text = "".join(chars) or backbone
+    return text, _read_confidence(text, observations)
+
+
+def _backbone(observations: list[_Observation]) -> str:
+    """The per-position vote among the frames whose reading has the most likely length."""
     weight: defaultdict[int, float] = defaultdict(float)
     count: Counter[int] = Counter()
     for o in observations:
@@ -255,19 +302,68 @@ def vote(observations: list[_Observation]) -> tuple[str, float]:
         for o in same:
             support[o.text[i]] += _char_confidence(o, i)
         chars.append(max(support, key=lambda c: support[c]))
-    text = "".join(chars)
+    return "".join(chars)
 
+
+def _length_belief(o: _Observation, length: int) -> float:
+    """How much a frame's candidates favour its own reading's length over ``length``."""
+    if len(o.text) == length:
+        return 1.0
+    readings = o.candidates or (PlateCandidate(o.text, o.confidence),)
+    own = sum(c.confidence for c in readings if len(c.text) == len(o.text))
+    other = sum(c.confidence for c in readings if len(c.text) == length)
+    return own / (own + other) if own + other > 0 else 1.0
+
+
+def _align(a: str, b: str) -> list[tuple[int | None, int | None, int]]:
+    """Edit-distance alignment of ``b`` to ``a``: ``(i, j, slot)`` steps, ``i``/``j`` None for a
+    character only the other string has; ``slot`` is where in ``a`` a step falls (0..len(a))."""
+    rows, cols = len(a) + 1, len(b) + 1
+    cost = [[0] * cols for _ in range(rows)]
+    for i in range(rows):
+        cost[i][0] = i
+    for j in range(cols):
+        cost[0][j] = j
+    for i in range(1, rows):
+        for j in range(1, cols):
+            cost[i][j] = min(
+                cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]),
+                cost[i - 1][j] + 1,
+                cost[i][j - 1] + 1,
+            )
+    steps: list[tuple[int | None, int | None, int]] = []
+    i, j = len(a), len(b)
+    while i or j:
+        # Prefer a match or substitution, so equal-length readings align position by position.
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (a[i - 1] != b[j - 1]):
+            steps.append((i - 1, j - 1, i - 1))
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            steps.append((i - 1, None, i - 1))
+            i -= 1
+        else:
+            steps.append((None, j - 1, i))
+            j -= 1
+    return steps[::-1]
+
+
+def _read_confidence(text: str, observations: list[_Observation]) -> float:
     def agreement(o: _Observation) -> float:
-        if len(o.text) != length:
+        if not o.text:
             return 0.0
-        return sum(a == b for a, b in zip(o.text, text, strict=True)) / length
+        matches = sum(
+            1 for i, j, _ in _align(text, o.text) if i is not None and j is not None
+            and text[i] == o.text[j]
+        )
+        return matches / max(len(text), len(o.text))
 
     total = sum(o.confidence for o in observations)
     if total <= 0:
-        return text, 0.0
-    share = sum(o.confidence * agreement(o) for o in observations) / total
-    strength = max(o.confidence * agreement(o) for o in observations)
-    return text, min(1.0, share * strength)
+        return 0.0
+    agreements = [agreement(o) for o in observations]
+    share = sum(o.confidence * a for o, a in zip(observations, agreements, strict=True)) / total
+    strength = max(o.confidence * a for o, a in zip(observations, agreements, strict=True))
+    return min(1.0, share * strength)
 
 
 def vote_state(observations: list[_Observation]) -> tuple[str | None, float]:
