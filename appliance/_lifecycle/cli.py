@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .._cli_args import add_store_args
+from .._cli_args import add_store_args, resolve_site
 from .keyring import MasterKeyError
 
 
@@ -76,20 +76,9 @@ def _when(text: str | None) -> datetime | None:
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Path]:
-    from .. import __main__ as main
     from .._appliance import Appliance
-    from .._config import load_config_file
-    from .._plugins import create_plugin_host
 
-    host = create_plugin_host()
-    if args.config:
-        config = load_config_file(args.config, host)
-        data_dir = args.data_dir or config.root.data_dir or main.default_data_dir("site")
-    else:
-        from .._demo import demo_config
-
-        config = demo_config(host, None)
-        data_dir = args.data_dir or main.default_data_dir("demo")
+    host, config, data_dir = resolve_site(args)
     return Appliance(config=config, plugins=host, data_dir=data_dir), data_dir
 
 
