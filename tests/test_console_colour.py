@@ -50,6 +50,6 @@ async def test_record_view_shows_the_estimated_colour(
         await login_as(client, "operator", PASSWORD)
         page = await open_record(client, "7ABC123")
         [shown] = re.findall(r'id="record-colour">([^<]*)<', page)
-        assert shown == "red (estimated from the image, 80 % sure)"
+        assert shown == "red (estimated from the image, score 0.80; check the image)"
         page = await open_record(client, "8XYZ999")
         assert re.findall(r'id="record-colour">([^<]*)<', page) == ["not estimated"]
