@@ -137,3 +137,32 @@ async def test_the_running_box_delivers_on_its_own(tmp_path: Path) -> None:
                 break
             await asyncio.sleep(0.01)
     assert [d.payload["kind"] for d in RecordingExporter.delivered["oakland"]] == ["hit"]
+
+
+async def test_a_burst_of_hits_is_queued_whole(tmp_path: Path) -> None:
+    """More hits at once than a live listener keeps: the share stream must not drop any."""
+    import dataclasses
+
+    data = tmp_path / "box"
+    async with make_appliance(data, config={"sharing": SHARING}, clock=FakeClock(T0)) as box:
+        approval = await standing_approval(box)
+    config = {"sharing": SHARING, "hotlists": [HOTLIST], "exporters": [
+        {"type": "recording", "name": "oakland", "approval": approval, "stream": "hits",
+         "max_pending": 1000}]}
+    async with make_appliance(data, config=config, clock=FakeClock(T0)) as box:
+        assert box.store is not None and box.hotlists is not None and box.sharing is not None
+        await box.hotlists.refresh("wanted")
+        watch = box.alert_bus.subscribe()
+        await box._on_read(read("7ABC123"))
+        hit = await asyncio.wait_for(watch.get(), 10)
+        burst = 250  # the alert bus keeps 100 per live listener
+        for n in range(burst):  # all in one go, as several cameras' hits can arrive
+            box.alert_bus.publish(dataclasses.replace(hit, id=f"{hit.id}-{n}"))
+        queued = 0
+        for _ in range(600):
+            counts = (await box.sharing.outbox.records.counts()).get("oakland")
+            queued = counts.pending + counts.delivered if counts else 0
+            if queued >= burst + 1:
+                break
+            await asyncio.sleep(0.05)
+        assert queued == burst + 1

@@ -17,8 +17,11 @@ class Bus(Generic[T]):
         self._listeners: set[asyncio.Queue[T]] = set()
         self._per_listener = per_listener
 
-    def subscribe(self) -> asyncio.Queue[T]:
-        queue: asyncio.Queue[T] = asyncio.Queue(self._per_listener)
+    def subscribe(self, *, lossless: bool = False) -> asyncio.Queue[T]:
+        """A queue of what is published from now on. A live view (the default) keeps the last
+        ``per_listener`` items; a ``lossless`` listener (the exporters' hit stream, where a
+        dropped item is a hit never shared) keeps everything until it reads it."""
+        queue: asyncio.Queue[T] = asyncio.Queue(0 if lossless else self._per_listener)
         self._listeners.add(queue)
         return queue
 

@@ -5,7 +5,8 @@ from the site config with a :class:`~appliance.base.PluginContext` (logger, thei
 clock: no store, no keys, no host) and driven only by the outbox. An exporter configured with
 ``stream: hits`` and a standing ``approval`` gets each hot-list hit queued under that approval,
 after the gate says the approval still covers it; the read pipeline never waits for any of it
-(the stream listens on the alert bus, which drops rather than blocks).
+(the stream listens on the alert bus with a lossless subscription: publishing never blocks,
+and a burst of hits waits in memory for the outbox instead of being dropped).
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ async def start_sharing(
                     _partner_loop(appliance, outbox, name, settings),
                     name=f"exporter-{name}-queries"))
     if streaming:
-        alerts = appliance.alert_bus.subscribe()
+        alerts = appliance.alert_bus.subscribe(lossless=True)
         runtime._tasks.append(asyncio.create_task(
             _stream_hits(appliance, outbox, alerts, streaming), name="exporter-hit-stream"))
     return runtime
