@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ._replication.cli import add_restore_parser
 
     add_restore_parser(sub)
+    from ._replication.copy_cli import add_copy_parser
+
+    add_copy_parser(sub)  # alprbox copy search|log|log-key: a restored copy, read-only
 
     # -- keys, retention, legal holds (issue 5, lifecycle) -------------------------------------
     from ._lifecycle.cli import add_lifecycle_parsers
@@ -453,6 +456,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from ._replication.cli import run_restore
 
     return run_restore(args)
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    """``alprbox copy``: search a restored copy read-only, check its access log (issue 5)."""
+    from ._replication.copy_cli import run_copy
+
+    return run_copy(args)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

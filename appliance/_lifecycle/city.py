@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import os
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -26,7 +25,14 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from .._crypto import FieldCipher, read_key_file, write_key_file
-from .keyring import DataKey, KeyRing, KeyShredded, MasterKeyError, open_city_seal
+from .keyring import (
+    DataKey,
+    KeyRing,
+    KeyShredded,
+    MasterKeyError,
+    connect_readonly,
+    open_city_seal,
+)
 
 
 def parse_public_key(text: str) -> bytes:
@@ -64,7 +70,8 @@ class CityKeyRing(KeyRing):
         self._lock = threading.Lock()
         self._by_id: dict[int, DataKey] = {}
         self._by_class_day: dict[tuple[str, str], DataKey] = {}
-        self._conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        # Nothing is written to the copy, not even a -shm file.
+        self._conn = connect_readonly(path)
 
     def _unseal(self, key_id: int, klass: str, day: str, sealed: bytes | None) -> DataKey:
         if sealed is None:

@@ -151,6 +151,23 @@ def connect_keys(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open a database of a restored copy so that nothing at all is written: ``immutable``
+    takes no locks and makes no ``-shm``/``-wal`` file. A copy with a non-empty write-ahead log
+    is being written by someone (or was stopped mid-write) and is refused."""
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise MasterKeyError(
+            f"{path} has a write-ahead log: a process has it open for writing, or stopped "
+            "mid-write. Inspect a copy nobody writes to (restore a fresh one)"
+        )
+    if not path.is_file():
+        raise MasterKeyError(f"no database at {path}")
+    return sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True, check_same_thread=False
+    )
+
+
 class KeyRing:
     """The unwrapped data keys of one store, loaded on demand and cached in memory.
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .binary import LitestreamMissing
+from .copy_cli import add_log_key_arg
+from .copy_log import LOG_NAME, CopyLogError, append, default_log_key, load_log_key
 from .restore import RestoreError, format_report, restore, site_replication
 
 
@@ -26,6 +28,9 @@ def add_restore_parser(sub: Any) -> None:
     point.add_argument("--timestamp",
                        help="restore alprbox.db as of this time (RFC 3339; rounds down)")
     parser.add_argument("--json", action="store_true", help="the report as one JSON object")
+    parser.add_argument("--purpose", default="", help="why the copy is made (access log)")
+    parser.add_argument("--case", default="", help="case or incident number (access log)")
+    add_log_key_arg(parser)
 
 
 def run_restore(args: argparse.Namespace) -> int:
@@ -43,9 +48,26 @@ def run_restore(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        # Loaded first: a restore that could not be recorded is not made.
+        log_key = load_log_key(args.log_key or default_log_key(), args.to, create=True)
+    except CopyLogError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    try:
         report = restore(settings, box_dir, args.to, txid=args.txid, timestamp=args.timestamp)
     except (RestoreError, LitestreamMissing) as err:
         print(f"restore failed: {err}", file=sys.stderr)
         return 1
+    head = append(args.to, log_key, "copy.restored", {
+        "purpose": args.purpose,
+        "case_number": args.case,
+        "config": str(args.config.resolve()),
+        "box_data_dir": str(box_dir),
+        "txid": args.txid,
+        "timestamp": args.timestamp,
+        **report.as_dict(),
+    })
     print(format_report(report, args.json))
+    print(f"access log: {args.to / LOG_NAME} record {head.seq}, head {head.hash}",
+          file=sys.stderr)
     return 0
