@@ -240,7 +240,8 @@ class Store:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
-            if not waiting and self._queue.empty() and self.checkpointer.take_tail_pass():
+            idle = not waiting and self._queue.empty()
+            if self.checkpointer.take_tail_pass(idle=idle):
                 conn = self._write_conn
                 assert conn is not None
                 await loop.run_in_executor(self._writer_thread, self.checkpointer.tail_pass, conn)

@@ -15,8 +15,8 @@ So the store's writer connection has auto-checkpoints off, and this class does t
 2. Frames committed while it ran are still only in the WAL, and SQLite restarts the WAL from its
    start only when every frame has been copied. So the thread then asks the writer for a short
    *tail pass* (:meth:`take_tail_pass`): a passive checkpoint on the writer's connection, between
-   transactions and only when no write is waiting, that copies just those few frames. The next
-   write then starts the WAL over instead of growing it without bound.
+   transactions and when no write is waiting (or after a few dozen busy commits), that copies
+   just those few frames. The next write then starts the WAL over instead of growing it.
 
 When litestream replicates the database it holds a read transaction on the WAL until it has
 copied the frames, so passive checkpoints (ours, like SQLite's own) never go past what it has
@@ -41,6 +41,8 @@ DEFAULT_PAGES = 1000
 POLL_SECONDS = 0.1
 #: at most this long between checkpoints while anything is waiting in the WAL
 MAX_INTERVAL_SECONDS = 5.0
+#: commits a wanted tail pass waits for an idle writer before it runs anyway
+TAIL_DEFER_COMMITS = 32
 
 
 def wal_frames(db_path: Path) -> tuple[int, int] | None:
@@ -84,6 +86,7 @@ class Checkpointer:
         self.last_error: str | None = None
         self._stop = threading.Event()
         self._tail_wanted = threading.Event()
+        self._deferred = 0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -98,12 +101,19 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
 
-    def take_tail_pass(self) -> bool:
-        """True once after each background checkpoint that left frames for the writer."""
-        if self._tail_wanted.is_set():
-            self._tail_wanted.clear()
-            return True
-        return False
+    def take_tail_pass(self, *, idle: bool) -> bool:
+        """Whether the writer should run a tail pass now (after a commit). Wanted after each
+        background checkpoint; run when no write is waiting (``idle``), or after
+        ``TAIL_DEFER_COMMITS`` busy commits, so a writer that is never idle (a burst, a catch-up)
+        still lets the WAL start over instead of growing it without bound."""
+        if not self._tail_wanted.is_set():
+            return False
+        if not idle and self._deferred < TAIL_DEFER_COMMITS:
+            self._deferred += 1
+            return False
+        self._tail_wanted.clear()
+        self._deferred = 0
+        return True
 
     def tail_pass(self, writer: sqlite3.Connection) -> None:
         """On the writer's thread, between transactions: copy the last few frames back."""
