@@ -50,7 +50,8 @@ def test_voting_fixes_a_confusion_in_one_frame() -> None:
     assert read.first_seen == T0 and read.last_seen == T0 + timedelta(seconds=1)
     assert read.candidates[0] == PlateCandidate(read.text, read.confidence)
     assert "7A8C123" in [c.text for c in read.candidates]
-    assert 0.3 < read.confidence < 0.9
+    # four frames agree, one does not: more than one frame's 0.9 alone, short of certainty
+    assert 0.9 < read.confidence < 0.99
     assert not t.active
 
 

@@ -136,3 +136,14 @@ def test_the_vehicle_colour_is_voted_onto_the_read() -> None:
 def test_frames_of_an_infrared_camera_give_an_unknown_colour() -> None:
     read = voted(det("7ABC123"), replace(det("7ABC123"), confidence=0.5))
     assert read.vehicle_colour == "unknown"
+
+
+def test_frames_that_agree_raise_the_confidence_but_not_as_if_independent() -> None:
+    single = voted(det("CJ1P5G", conf=0.2)).confidence
+    five = voted(*(det("CJ1P5G", conf=0.2) for _ in range(5))).confidence
+    assert single == pytest.approx(0.2)
+    # independent frames would make 1 - 0.8**5 = 0.67; the same car's frames count for less
+    assert 0.3 < five < 0.6
+    # one disagreeing frame among them lowers it again
+    mixed = voted(*(det("CJ1P5G", conf=0.2) for _ in range(4)), det("CJ1P8G", conf=0.2))
+    assert mixed.text == "CJ1P5G" and mixed.confidence < five

@@ -45,6 +45,9 @@ MIN_OVERLAP_SIMILARITY = 0.3
 #: between detector runs) and the texts are at least this similar
 MAX_JUMP_WIDTHS = 3.0
 MIN_TEXT_SIMILARITY = 0.5
+#: how much a second agreeing frame counts, as an exponent on its miss probability (1 would
+#: treat frames of one car as independent evidence, 0 would ignore every frame but the best)
+AGREEMENT_DAMPING = 0.5
 
 
 @dataclass(slots=True)
@@ -238,9 +241,9 @@ def vote(observations: list[_Observation]) -> tuple[str, float]:
     a character cannot shorten the read. Every character of the result was read by a frame.
 
     The read's confidence is the confidence-weighted share of characters that agree with the
-    voted text, times the best confidence of a frame that (mostly) read it. A single frame
-    keeps its own confidence; agreeing frames never lower it (they are not independent
-    evidence, so they do not raise it either); disagreeing frames do.
+    voted text, times the frames' combined confidence in it (a damped noisy-OR of each frame's
+    confidence times its agreement, at least the best single frame's). A single frame keeps
+    its own confidence; agreeing frames raise it a little; disagreeing frames lower it.
     """
     backbone = _backbone(observations)
     columns: list[defaultdict[str, float]] = [defaultdict(float) for _ in backbone]
@@ -360,9 +363,15 @@ def _read_confidence(text: str, observations: list[_Observation]) -> float:
     total = sum(o.confidence for o in observations)
     if total <= 0:
         return 0.0
-    agreements = [agreement(o) for o in observations]
-    share = sum(o.confidence * a for o, a in zip(observations, agreements, strict=True)) / total
-    strength = max(o.confidence * a for o, a in zip(observations, agreements, strict=True))
+    backing = [o.confidence * agreement(o) for o in observations]
+    share = sum(backing) / total
+    # Frames that agree are separate looks at the plate (other pixels, other noise), though
+    # not independent ones (same plate, same lighting, same OCR): they combine as a damped
+    # noisy-OR, never below the best single frame. Five frames agreeing at 0.2 make ~0.43.
+    missed = 1.0
+    for b in backing:
+        missed *= (1.0 - min(b, 1.0)) ** AGREEMENT_DAMPING
+    strength = max(max(backing), 1.0 - missed)
     return min(1.0, share * strength)
 
 
