@@ -70,6 +70,7 @@ def run_engine(engine: str, args: argparse.Namespace, truths: list[Any]) -> dict
     recognizer = load_recognizer(args.threads, args.ocr_threads, args.beam, engine)
     exact = top5 = found = errors = chars = 0
     cpu_ms: list[float] = []
+    photos: list[dict[str, Any]] = []
     for name, gt_box, plate in truths:
         image = cv2.imread(str(args.data / name))
         if image is None:
@@ -78,11 +79,14 @@ def run_engine(engine: str, args: argparse.Namespace, truths: list[Any]) -> dict
         detections = recognizer.recognize(image)
         cpu_ms.append((time.process_time() - start) * 1000)
         hit = max(((iou(d.box, gt_box), d) for d in detections), key=lambda s: s[0], default=None)
-        text = ""
+        text, candidates, box = "", [], None
         if hit is not None and hit[0] > IOU_HIT:
             found += 1
-            text = hit[1].text
-            top5 += plate in [c.text for c in hit[1].candidates[:5]]
+            text, box = hit[1].text, hit[1].box
+            candidates = [c.text for c in hit[1].candidates]
+            top5 += plate in candidates[:5]
+        photos.append({"name": name, "truth": plate, "text": text, "candidates": candidates,
+                       "box": box, "true_box": gt_box})  # fmt: skip
         exact += text == plate
         errors += edit_distance(text, plate)
         chars += len(plate)
@@ -104,7 +108,77 @@ def run_engine(engine: str, args: argparse.Namespace, truths: list[Any]) -> dict
     }
     if recognizer.us_reader is not None or recognizer.state_classifier is not None:
         result["held_out_crops"] = held_out_crops(recognizer)
+    result["errors"] = error_categories(photos)
+    result["photos"] = photos  # per-photo rows, for the cross-engine comparison; not printed
     return result
+
+
+#: characters an OCR swaps for each other (the confusion pairs of issue 3)
+CONFUSABLE = [set("0ODQ"), set("1ILT"), set("2Z"), set("5S"), set("6G"), set("8B")]
+
+
+def error_categories(photos: list[dict[str, Any]]) -> dict[str, Any]:
+    """Why the top-1 reads were wrong, counted in categories (never per photo).
+
+    - ``detection_miss``: no detected box overlaps the true plate;
+    - ``right_in_candidates``: the truth is among the candidates but not first (re-ranking);
+    - ``missing_chars`` / ``extra_chars``: shorter / longer than the truth;
+    - ``confusion_only``: same length, every wrong character within a confusion pair;
+    - ``other_substitutions``: same length, some other wrong character;
+    and, for each wrong read, the detector box against the true box: ``box_loose`` (> 25 %
+    larger in area), ``box_tight`` (< 85 % of the true box's area), and the substituted
+    character pairs (``truth>read``) summed over the same-length misreads.
+    """
+    counts: dict[str, int] = {
+        "detection_miss": 0, "right_in_candidates": 0, "missing_chars": 0, "extra_chars": 0,
+        "confusion_only": 0, "other_substitutions": 0, "box_loose": 0, "box_tight": 0,
+    }  # fmt: skip
+    pairs: dict[str, int] = {}
+    for photo in photos:
+        truth, text = photo["truth"], photo["text"]
+        if text == truth:
+            continue
+        if photo["box"] is None:
+            counts["detection_miss"] += 1
+            continue
+        (_, _, w, h), (_, _, true_w, true_h) = photo["box"], photo["true_box"]
+        area = w * h / max(1, true_w * true_h)
+        counts["box_loose"] += area > 1.25
+        counts["box_tight"] += area < 0.85
+        if truth in photo["candidates"]:
+            counts["right_in_candidates"] += 1
+        if len(text) < len(truth):
+            counts["missing_chars"] += 1
+        elif len(text) > len(truth):
+            counts["extra_chars"] += 1
+        else:
+            wrong = [(t, r) for t, r in zip(truth, text, strict=True) if t != r]
+            for t, r in wrong:
+                pairs[f"{t}>{r}"] = pairs.get(f"{t}>{r}", 0) + 1
+            confusable = all(any({t, r} <= group for group in CONFUSABLE) for t, r in wrong)
+            counts["confusion_only" if confusable else "other_substitutions"] += 1
+    top_pairs = dict(sorted(pairs.items(), key=lambda kv: -kv[1])[:12])
+    return {**counts, "substitutions": top_pairs}
+
+
+def merge_losses(results: dict[str, dict[str, Any]]) -> dict[str, int] | None:
+    """Photos ``combined`` read wrong although one of the single engines read them right."""
+    if "combined" not in results:
+        return None
+    singles = [e for e in ("platerec", "us_ocr") if e in results]
+    if not singles:
+        return None
+    losses = {e: 0 for e in singles}
+    wins = 0
+    for i, photo in enumerate(results["combined"]["photos"]):
+        right = {e: results[e]["photos"][i]["text"] == photo["truth"] for e in singles}
+        if photo["text"] != photo["truth"]:
+            for e in singles:
+                losses[e] += right[e]
+        else:
+            wins += not any(right.values())
+    return {**{f"wrong_where_{e}_alone_was_right": n for e, n in losses.items()},
+            "right_where_no_single_engine_was": wins}  # fmt: skip
 
 
 def held_out_crops(recognizer: Any) -> dict[str, Any]:
@@ -196,12 +270,16 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown engines {sorted(unknown)}; known: {', '.join(ENGINES)}")
     results = {engine: run_engine(engine, args, truths) for engine in engines}
+    merge = merge_losses(results)
+    for r in results.values():
+        r.pop("photos")
     openalpr = run_openalpr(args, truths)
     report = {
         "machine": machine(args.threads, args.ocr_threads),
         "data": str(args.data.resolve()),
         "photos": len(truths),
         "engines": results,
+        "merge": merge,
         "openalpr": openalpr if openalpr is not None else "skipped: alpr is not on PATH",
     }
     if args.json:
@@ -229,6 +307,11 @@ def main() -> None:
                 f"{crops['state_accuracy_pct']} %"
                 + (f", us_ocr alone exact {ocr} %" if ocr is not None else "")
             )
+    if args.verbose:
+        for engine, r in results.items():
+            print(f"{engine}: why top-1 was wrong: {json.dumps(r['errors'])}")
+        if merge is not None:
+            print(f"merge: {json.dumps(merge)}")
     if openalpr is None:
         print("OpenALPR: skipped (alpr is not on PATH)")
     else:

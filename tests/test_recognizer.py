@@ -167,8 +167,8 @@ def test_stage_seconds_accumulate(recognizer: PlatedetRecognizer) -> None:
 # --- the project's own OCR (us_ocr), merging and bad input --------------------------------
 
 
-def test_ocr_engine_setting_defaults_to_both_engines_and_is_checked() -> None:
-    assert PlatedetSettings().ocr_engine == "combined"
+def test_ocr_engine_setting_defaults_to_the_trained_model_and_is_checked() -> None:
+    assert PlatedetSettings().ocr_engine == "us_ocr"
     assert PlatedetSettings(ocr_engine="platerec").ocr_engine == "platerec"
     with pytest.raises(ValidationError, match="ocr_engine"):
         PlatedetSettings.model_validate({"ocr_engine": "tesseract"})

@@ -33,13 +33,38 @@ def confusion_key(text: str) -> str:
     return text.translate(CONFUSION)
 
 
+def pool_views(rankings: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """One engine's readings of several views of the same plate, pooled: the mean posterior.
+
+    A view that did not produce a text counts 0 for it, so a reading every view agrees on keeps
+    its probability and one a single view saw by chance is diluted. The views share the engine
+    and the pixels, so agreement between them is not independent evidence; unlike
+    :func:`combine` this never boosts it. Only texts some view read are returned.
+    """
+    pooled: dict[str, float] = defaultdict(float)
+    for ranking in rankings:
+        for text, p in ranking:
+            pooled[text] += p / len(rankings)
+    return sorted(pooled.items(), key=lambda kv: kv[1], reverse=True)
+
+
 def combine(
-    rankings: list[list[tuple[str, float]]], weights: list[float] | None = None
+    rankings: list[list[tuple[str, float]]],
+    weights: list[float] | None = None,
+    state: str | None = None,
 ) -> list[tuple[str, float]]:
-    """Merged ``(text, probability)`` list, best first, from several engines' rankings."""
+    """Merged ``(text, probability)`` list, best first, from several engines' rankings.
+
+    ``state``, when guessed, picks the US format prior of that state (``us_plates.log_prior``).
+    """
     rankings = [r for r in rankings if r]
     if not rankings:
         return []
+    if len(rankings) == 1:
+        # One engine's posteriors already carry the format prior (the recognizer's _rank);
+        # re-sharing its confusion groups by the prior again counted it twice, which cost
+        # 1-2 exact reads of the 109 dev photos (benchmarks/accuracy.py, us_ocr).
+        return sorted(rankings[0], key=lambda kv: kv[1], reverse=True)
     if weights is None:
         weights = [1.0] * len(rankings)
     total_weight = sum(weights)
@@ -53,7 +78,7 @@ def combine(
     merged: dict[str, float] = {}
     for members in groups.values():
         mass = sum(mixed[t] for t in members)
-        shares = [mixed[t] * math.exp(us_plates.log_prior(t)) for t in members]
+        shares = [mixed[t] * math.exp(us_plates.log_prior(t, state)) for t in members]
         total = sum(shares)
         for text, share in zip(members, shares, strict=True):
             merged[text] = mass * share / total if total > 0 else 0.0

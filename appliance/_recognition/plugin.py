@@ -27,11 +27,12 @@ from appliance.models import PlateCandidate, PlateDetection
 from appliance.settings import RecognizerSettings
 
 from . import us_plates
-from .combine import combine
+from .combine import combine, pool_views
 from .detector import Box, PlateDetector
 from .ocr import PlateReader, Reading
 from .us_ocr import CtcPlateReader
 from .us_state import StateClassifier
+from .views import padded_crops
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -111,9 +112,10 @@ class PlatedetSettings(RecognizerSettings):
         description="Re-rank the OCR's own readings by how common their US plate format is.",
     )
     ocr_engine: Literal["platerec", "us_ocr", "combined"] = Field(
-        # combined: 63.3 % exact on the dev photos vs 32.1 % for platerec alone and 58.7 % for
-        # us_ocr alone (benchmarks/accuracy.py, model card); us_ocr alone is the cheapest.
-        default="combined",
+        # us_ocr: once it reads 3 views per plate with a per-state format prior, adding
+        # platerec no longer helps (dev photos: us_ocr 76.1 % exact, combined 73.4 %, platerec
+        # 32.1 %; benchmarks/accuracy.py) and costs ~50 ms of CPU per plate.
+        default="us_ocr",
         title="OCR engine",
         description=(
             "Which OCR reads the plates: 'platerec' (the encoder/decoder shipped in the platerec "
@@ -131,13 +133,25 @@ class PlatedetSettings(RecognizerSettings):
         ),
     )
     crop_padding: float = Field(
-        default=0.08,
+        # 0.06 with 3 views: us_ocr alone 70.6 % exact on the dev photos, vs 60.6 % for one
+        # crop at 0.08 (benchmarks/accuracy.py; a whole-configuration choice made on that set).
+        default=0.06,
         ge=0,
         le=0.5,
         title="Crop padding (us_ocr)",
         description=(
             "Share of the detector box's width (and twice that of its height) added on each side "
-            "before the us_ocr model reads the crop; it was trained on crops with loose edges."
+            "of the loosest crop the us_ocr model reads; the other views are tighter."
+        ),
+    )
+    crop_views: int = Field(
+        default=3,
+        ge=1,
+        le=8,
+        title="Crops per plate (us_ocr)",
+        description=(
+            "How many crops of each plate, padded from none to 'Crop padding', the us_ocr model "
+            "reads; their readings are pooled. Each view costs ~2-4 ms of CPU."
         ),
     )
 
@@ -236,21 +250,16 @@ class PlatedetRecognizer(Recognizer):
         x2, y2 = min(width, round(box.x2)), min(height, round(box.y2))
         if y2 - y1 < self.options.min_plate_height or x2 <= x1:
             return None
-        rankings: list[list[tuple[str, float]]] = []
-        if self.reader is not None:
-            # platerec was trained on platedet's tight boxes: crop exactly, from the full frame.
-            rankings.append(self._rank(self.reader.read(frame[y1:y2, x1:x2])))
         state, state_confidence = None, 0.0
+        views = []
         if self.us_reader is not None:
-            # Our model was trained on loose crops (detector-like jitter): pad, still from the
-            # full-resolution frame, never from the detector's downscaled input.
-            pad_x = self.options.crop_padding * (x2 - x1)
-            pad_y = 2 * self.options.crop_padding * (y2 - y1)
-            px1, py1 = max(0, int(x1 - pad_x)), max(0, int(y1 - pad_y))
-            px2, py2 = min(width, round(x2 + pad_x)), min(height, round(y2 + pad_y))
-            result = self.us_reader.read(frame[py1:py2, px1:px2])
-            rankings.append(self._rank(result.readings))
-            state, state_confidence = result.state, result.state_confidence
+            # Our model was trained on jittered crop boxes: read a few paddings of the box, from
+            # the full-resolution frame (never the detector's downscaled input), and pool them.
+            crops = padded_crops(frame, box, self.options.crop_padding, self.options.crop_views)
+            views = self.us_reader.read_views(crops)
+            for result in views:
+                if result.state_confidence > state_confidence:
+                    state, state_confidence = result.state, result.state_confidence
         if self.state_classifier is not None:
             # Two opinions when us_ocr is loaded: the design classifier (best on clean crops)
             # and the OCR's state head (best on degraded ones); the more confident one wins,
@@ -258,7 +267,14 @@ class PlatedetRecognizer(Recognizer):
             guess, confidence = self.state_classifier.classify(frame[y1:y2, x1:x2])
             if confidence > state_confidence:
                 state, state_confidence = guess, confidence
-        ranked = combine(rankings)[: self.options.ocr_candidates]
+        # The state's own plate formats re-rank the readings (us_plates.log_prior).
+        rankings: list[list[tuple[str, float]]] = []
+        if self.reader is not None:
+            # platerec was trained on platedet's tight boxes: crop exactly, from the full frame.
+            rankings.append(self._rank(self.reader.read(frame[y1:y2, x1:x2]), state))
+        if views:
+            rankings.append(pool_views([self._rank(r.readings, state) for r in views]))
+        ranked = combine(rankings, state=state)[: self.options.ocr_candidates]
         text, confidence = ranked[0] if ranked else ("", 0.0)
         return PlateDetection(
             box=(x1, y1, x2 - x1, y2 - y1),
@@ -271,7 +287,7 @@ class PlatedetRecognizer(Recognizer):
             state_confidence=state_confidence,
         )
 
-    def _rank(self, readings: list[Reading]) -> list[tuple[str, float]]:
+    def _rank(self, readings: list[Reading], state: str | None = None) -> list[tuple[str, float]]:
         """Readings with their posterior probability, best first.
 
         The beam's probability mass is shared out again in proportion to model probability
@@ -282,7 +298,7 @@ class PlatedetRecognizer(Recognizer):
             return []
         scores = np.array([r.log_prob for r in readings])
         if self.options.us_formats:
-            scores += np.array([us_plates.log_prior(r.text) for r in readings])
+            scores += np.array([us_plates.log_prior(r.text, state) for r in readings])
         mass = float(np.exp([r.log_prob for r in readings]).sum())
         shares = np.exp(scores - scores.max())
         posterior = mass * shares / shares.sum()

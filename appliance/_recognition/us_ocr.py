@@ -90,17 +90,28 @@ class CtcPlateReader:
         self.input_name: str = session.get_inputs()[0].name
 
     def read(self, crop: Image) -> CtcResult:
+        return self.read_views([crop])[0]
+
+    def read_views(self, crops: list[Image]) -> list[CtcResult]:
+        """Read several crops (e.g. views of one plate at other paddings) in one model call."""
+        if not crops:
+            return []
         width, height = self.input_size
-        interpolation = cv2.INTER_AREA if crop.shape[1] > width else cv2.INTER_LINEAR
-        resized = cv2.resize(crop, (width, height), interpolation=interpolation)
-        blob = np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
+        resized = []
+        for crop in crops:
+            interpolation = cv2.INTER_AREA if crop.shape[1] > width else cv2.INTER_LINEAR
+            resized.append(cv2.resize(crop, (width, height), interpolation=interpolation))
+        blob = np.ascontiguousarray(np.stack(resized).transpose(0, 3, 1, 2), dtype=np.float32)
         log_probs, state_logits = self.session.run(None, {self.input_name: blob})
-        readings = self._beam_search(np.asarray(log_probs[0], dtype=np.float32))
-        logits = np.asarray(state_logits[0], dtype=np.float64)
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        best = int(probs.argmax())
-        return CtcResult(readings, self.states[best].upper(), float(probs[best]))
+        results = []
+        for columns, logits in zip(log_probs, state_logits, strict=True):
+            readings = self._beam_search(np.asarray(columns, dtype=np.float32))
+            scores = np.asarray(logits, dtype=np.float64)
+            probs = np.exp(scores - scores.max())
+            probs /= probs.sum()
+            best = int(probs.argmax())
+            results.append(CtcResult(readings, self.states[best].upper(), float(probs[best])))
+        return results
 
     def _beam_search(self, log_probs: npt.NDArray[np.float32]) -> list[Reading]:
         """CTC prefix beam search; returns up to ``beam_width`` readings, most probable first.
