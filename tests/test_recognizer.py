@@ -87,7 +87,8 @@ def test_missing_model_package_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "platedet", None)  # makes the import fail
-    r = PlatedetRecognizer(PlatedetSettings(), context(tmp_path))
+    # the bundled detector needs no platedet package (tests/test_detector.py); the original does
+    r = PlatedetRecognizer(PlatedetSettings(detector_model="platedet"), context(tmp_path))
     with pytest.raises(PluginConfigError, match=r"platedet.*pip install"):
         r.load()
 

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 US_OCR_MODEL = Path(__file__).resolve().parent / "models" / "us_ocr.onnx"
 #: the state-of-issue classifier, trained by training/train_state.py (model card beside it)
 US_STATE_MODEL = Path(__file__).resolve().parent / "models" / "us_state.onnx"
+#: platedet's detector converted for the CPU by training/convert_detector.py (model card beside it)
+DETECTOR_MODEL = Path(__file__).resolve().parent / "models" / "detector.onnx"
 
 
 class PlatedetSettings(RecognizerSettings):
@@ -71,6 +73,28 @@ class PlatedetSettings(RecognizerSettings):
         le=1,
         title="Detector overlap",
         description="Boxes overlapping more than this (IoU) are treated as the same plate.",
+    )
+    detector_model: Literal["bundled", "platedet"] = Field(
+        default="bundled",
+        title="Detector model",
+        description=(
+            "'bundled': platedet's weights converted for the CPU (models/detector.md: float32, "
+            "no mask branch, each frame at its own aspect ratio). 'platedet': the wheel's "
+            "original FP16 640×640 export, about 4× the CPU; kept for comparison."
+        ),
+    )
+    detector_size: int = Field(
+        # 512: the smallest of 640/576/512/480/448/416/384/320 that kept detection recall on
+        # the dev photos (105/109, as at 640); 448 found 103 (models/detector.md).
+        default=512,
+        ge=128,
+        le=1280,
+        multiple_of=32,
+        title="Detector input size",
+        description=(
+            "Longer side, in pixels, the bundled detector sees of each frame (a multiple of 32). "
+            "Smaller is cheaper and misses more small plates; OCR always reads the full frame."
+        ),
     )
     max_plates: int = Field(
         default=6,
@@ -185,7 +209,10 @@ class PlatedetRecognizer(Recognizer):
 
     def load(self) -> None:
         settings = self.options
-        det_model = _artifacts("platedet") / "platedet.onnx"
+        if settings.detector_model == "bundled":
+            det_model = _bundled(DETECTOR_MODEL)
+        else:
+            det_model = _artifacts("platedet") / "platedet.onnx"
         detector = _session(det_model, settings.provider, settings.threads)
         try:
             if settings.ocr_engine in ("platerec", "combined"):
@@ -213,6 +240,7 @@ class PlatedetRecognizer(Recognizer):
                 confidence=settings.detector_confidence,
                 iou=settings.detector_iou,
                 max_detections=settings.max_plates,
+                input_side=settings.detector_size,
             )
         except (OSError, ValueError, KeyError) as err:
             raise PluginConfigError(f"recognizer 'platedet': unusable model files: {err}") from err
