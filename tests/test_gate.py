@@ -201,3 +201,17 @@ def test_nothing_is_learned_while_a_vehicle_is_tracked() -> None:
     for i in range(1, int(40 * STREET_FPS)):  # a car shuffling back and forth, tracked
         g.admit(with_car(road, 400 + 40 * (i % 2)), i / STREET_FPS, tracking=True)
     assert g.nuisance_share() == 0.0
+
+
+def test_a_vehicle_filling_a_dark_picture_is_admitted_not_taken_for_light() -> None:
+    g = gate()
+    night = np.full((720, 1280, 3), 8, np.uint8)
+    assert g.admit(night, 0.0, tracking=False)
+    assert not g.admit(night, 1.0, tracking=False)
+    headlit = night.copy()
+    headlit[100:720, 0:1100] = scene()[100:720, 0:1100]  # ~75 % of the picture lights up
+    assert g.admit(headlit, 2.0, tracking=False)
+    # ...and the next car covering most of the last one is admitted too
+    other = headlit.copy()
+    other[50:720, 100:1280] = scene(seed=9)[50:720, 100:1280]
+    assert g.admit(other, 3.0, tracking=False)

@@ -45,6 +45,11 @@ PIXEL_DELTA = 18
 #: with the frame size: a full INTER_AREA pass over 1080p costs ~2 ms, sampling ~0.03 ms. Each
 #: thumbnail pixel still averages ~9 samples, enough to smooth sensor noise.
 SAMPLE_WIDTH = 192
+#: light changes the gate divides out: a thumbnail pixel counts as lit from this grey level,
+#: and only whole-picture brightness ratios in this range are taken for light (clouds, the
+#: camera's exposure steps); anything else is left for the pixel comparison to judge.
+LIT_LEVEL = 16
+MIN_GAIN, MAX_GAIN = 0.5, 2.0
 #: time constant (s) of each pixel's learned wobble: a tree waving all along is learned in
 #: ~10 s; a car crossing a pixel for a second moves it by a fifteenth of its deviation².
 WOBBLE_SECONDS = 15.0
@@ -98,9 +103,7 @@ class FrameGate:
             self._last_learned = now
             return self._accept(thumb, now, 1.0)
         before = reference.astype(np.float32)
-        # The median pixel is background: its change of brightness is the light changing (a
-        # cloud, auto-exposure; multiplicative in gamma-encoded values too), not motion.
-        gain = float(np.median((thumb + np.float32(1)) / (before + 1)))
+        gain = light_change(thumb, before)
         level: npt.NDArray[np.float32] = np.multiply(thumb, 1 / gain, dtype=np.float32)
         if not tracking:
             self._learn(level, now)
@@ -146,6 +149,21 @@ class FrameGate:
             # the model is kept in the reference's light; the new reference is `gain` brighter
             self._mean *= np.float32(gain)
         return True
+
+
+def light_change(thumb: npt.NDArray[np.uint8], before: npt.NDArray[np.float32]) -> float:
+    """How much brighter the whole picture got since ``before``; 1.0 when it is not that.
+
+    The median pixel is background: its change of brightness is the light changing (a cloud,
+    auto-exposure; multiplicative in gamma-encoded values too), not motion. Only pixels that
+    were lit count (a ratio to near-black says nothing), and a ratio no cloud or exposure step
+    makes (a vehicle filling most of the picture, a cut to another scene) is no light change.
+    """
+    lit = before >= LIT_LEVEL
+    if np.count_nonzero(lit) < before.size // 4:
+        return 1.0
+    gain = float(np.median(thumb[lit] / before[lit]))
+    return gain if MIN_GAIN <= gain <= MAX_GAIN else 1.0
 
 
 def thumbnail(image: Image) -> npt.NDArray[np.uint8]:
