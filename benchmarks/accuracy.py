@@ -11,6 +11,11 @@ on the held-out split of ``openalpr-us-crops`` (never trained on; see training/c
 engines that load it, the us_ocr model's exact reads of those crops. When OpenALPR's ``alpr``
 binary is on PATH it runs on the same photos in the same run for a side-by-side line; otherwise
 the benchmark says it was skipped.
+
+``--verbose`` also prints each photo's read and, per engine, why the top-1 reads were wrong in
+aggregate categories (:func:`error_categories`: detection miss, truth among the candidates,
+missing/extra characters, confusion-pair-only substitutions, loose/tight boxes, the commonest
+substituted pairs) and how often ``combined`` lost a plate one engine alone read right.
 """
 
 from __future__ import annotations

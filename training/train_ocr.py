@@ -226,6 +226,13 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument(
+        "--schedule-from",
+        type=int,
+        default=0,
+        help="step the warm-up and cosine start from (a short fine-tune of a resumed model)",
+    )
+    parser.add_argument("--warmup", type=int, default=200, help="warm-up steps")
     parser.add_argument("--export", type=Path, help="export best.pt to this ONNX file and stop")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -265,15 +272,14 @@ def main() -> None:
         optimiser.load_state_dict(checkpoint["optimiser"])
         step, best = checkpoint["step"], checkpoint["best"]
         print(f"resumed at step {step} (best held-out exact {best:.3f})", flush=True)
-    warmup = 200
+    warmup, origin = args.warmup, args.schedule_from
 
-    def lr_at(s: int) -> float:
+    def lr_at(step: int) -> float:
+        s, span = step - origin, args.steps - origin
         if s < warmup:
             return args.lr * (s + 1) / warmup
         return (
-            args.lr
-            * 0.5
-            * (1 + math.cos(math.pi * min(1.0, (s - warmup) / max(1, args.steps - warmup))))
+            args.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, (s - warmup) / max(1, span - warmup))))
         )
 
     stream = Mixed(train, args.real, args.seed + step, args.easy)
