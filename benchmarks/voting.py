@@ -6,8 +6,9 @@
 OpenALPR's US dev photos are stills, so each one becomes an approach: ``--frames`` frames in
 which the car grows from 0.6 to 1.0 of its size (the camera's view of a car driving up), with
 small shifts (shake), motion blur, sensor noise and JPEG re-compression at random strengths
-(seeded by the photo's name, so every run makes the same clip). ``--gap`` empty frames of road
-follow each car, longer than the tracker's timeout, so its track closes. Frames are 0.25 s
+(seeded by the photo's name, so every run makes the same clip). ``--gap`` frames of the empty
+scene (the photo blurred beyond recognition, fresh noise in each) precede each car, longer than
+the tracker's timeout, so the previous car's track has closed. Frames are 0.25 s
 apart (4 fps, the default detector rate limit).
 
 The clip goes through the host's own path: a drop-oldest FrameQueue, the FrameGate, the
@@ -109,9 +110,7 @@ def approach_frames(
 ) -> list[tuple[np.ndarray, Box]]:
     """The photo as ``frames`` frames of a car driving up, with the plate's box in each."""
     height, width = photo.shape[:2]
-    # The scene around the car: the photo itself, blurred beyond recognition (no plate in it).
-    small = cv2.resize(photo, (max(1, width // 16), max(1, height // 16)))
-    scene = cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), (width, height))
+    scene = scene_of(photo)
     out = []
     for scale in np.linspace(0.6, 1.0, frames):
         dx = rng.uniform(-0.02, 0.02) * width
@@ -145,9 +144,11 @@ def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
 
 
-def road(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """An empty road: flat grey asphalt with sensor noise."""
-    return add_noise(np.full(shape, 96, np.uint8), 3.0, rng)
+def scene_of(photo: np.ndarray) -> np.ndarray:
+    """The scene the car drives into: the photo blurred beyond recognition (no plate in it)."""
+    height, width = photo.shape[:2]
+    small = cv2.resize(photo, (max(1, width // 16), max(1, height // 16)))
+    return np.asarray(cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), (width, height)), np.uint8)
 
 
 def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -178,6 +179,11 @@ def make_clip(data: Path, photos: list[Any], frames: int, gap: int) -> Clip:
         if photo is None:
             raise SystemExit(f"cannot read {data / name}")
         rng = np.random.default_rng(abs(hash_name(name)))
+        # The camera's view before the car arrives: its scene, each frame with fresh noise.
+        # Longer than the tracker's timeout, so the previous car's track has closed.
+        scene = scene_of(photo)
+        for _ in range(gap):
+            emit(add_noise(scene, 2.0, rng), 80)
         car = Car(name, plate)
         for i, (image, moved) in enumerate(approach_frames(photo, box, frames, rng)):
             car.boxes[sequence] = moved
@@ -186,9 +192,6 @@ def make_clip(data: Path, photos: list[Any], frames: int, gap: int) -> Clip:
                 car.start = when
             car.end = when
         cars.append(car)
-        empty = road(photo.shape, rng)
-        for _ in range(gap):
-            emit(empty, 80)
     return Clip(cars, clip)
 
 
@@ -328,9 +331,13 @@ def score(clip: Clip, reads: list[PlateRead]) -> dict[str, Any]:
 
 
 def per_frame(clip: Clip, detections: dict[int, list[PlateDetection]]) -> dict[str, Any]:
-    frames = exact = best_exact = 0
+    frames = exact = best_exact = admitted = unseen = 0
     for car in clip.cars:
         best: PlateDetection | None = None
+        # Frames the gate passed to the detector (the recognizer saw them).
+        seen = sum(1 for sequence in car.boxes if sequence in detections)
+        admitted += seen
+        unseen += seen == 0
         for sequence, truth in car.boxes.items():
             frames += 1
             found = on_plate(detections.get(sequence, []), truth)
@@ -340,7 +347,13 @@ def per_frame(clip: Clip, detections: dict[int, list[PlateDetection]]) -> dict[s
             if best is None or found.confidence > best.confidence:
                 best = found
         best_exact += best is not None and best.text == car.plate
-    return {"frames": frames, "exact": exact, "best_frame_exact": best_exact}
+    return {
+        "frames": frames,
+        "exact": exact,
+        "best_frame_exact": best_exact,
+        "gate_admitted": admitted,
+        "cars_gated_out": unseen,
+    }
 
 
 def baseline_vote(observations: list[Any]) -> tuple[str, float]:
@@ -388,7 +401,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=40, help="dev photos (cars) in the clip")
     parser.add_argument("--frames", type=int, default=6, help="frames per car")
-    parser.add_argument("--gap", type=int, default=7, help="empty frames after each car")
+    parser.add_argument("--gap", type=int, default=7, help="empty frames before each car")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ocr-threads", type=int, default=1)
@@ -453,9 +466,11 @@ def main() -> None:
     m = result["machine"]
     print(f"machine: {m['cpu']}, {m['cores']} cores, onnxruntime {m['onnxruntime']}, "
           f"detector {args.threads} threads / OCR {args.ocr_threads}")
-    print(f"clip: {cars} cars × {args.frames} frames (+{args.gap} empty frames each) = "
+    print(f"clip: {cars} cars × {args.frames} frames (+{args.gap} empty frames before each) = "
           f"{len(clip.frames)} frames; detector ran on {len(recognizer.cpu)}, "
           f"median {result['recognizer_cpu_ms_median']} ms CPU each")
+    print(f"gate: passed {pct(frames['gate_admitted'], frames['frames'])} of the cars' frames "
+          f"to the detector; cars with none passed: {frames['cars_gated_out']}")
     print(f"per-frame top-1 (each frame alone):    {pct(frames['exact'], frames['frames'])}")
     print(f"best single frame per car (its most confident frame on the plate):     "
           f"{pct(frames['best_frame_exact'], cars)}")
