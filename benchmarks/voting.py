@@ -326,6 +326,8 @@ def score(clip: Clip, reads: list[PlateRead]) -> dict[str, Any]:
         "merged": merged,
         "no_read": dropped,
         "other_reads": other,
+        # reads stored that name a plate exactly, of all reads stored (a wrong read can alert)
+        "stored": len(reads),
         "failures": failures,
     }
 
@@ -478,7 +480,8 @@ def main() -> None:
     for label, s in scores.items():
         print(f"  {label + ':':21} top-1 {pct(s['exact'], cars)}; one read per car "
               f"{pct(s['one_read'], cars)} (split {s['split']}, merged {s['merged']}, "
-              f"no read {s['no_read']}); reads off the true plate {s['other_reads']}")
+              f"no read {s['no_read']}); reads off the true plate {s['other_reads']}; right "
+              f"among all stored {pct(s['exact'], s['stored'])}")
     print("the vote's text whatever its confidence (none dropped under min_read_confidence):")
     for label, s in texts.items():
         print(f"  {label + ':':21} top-1 {pct(s['exact'], cars)}; one read per car "
