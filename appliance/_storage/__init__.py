@@ -135,7 +135,7 @@ class Store:
         self.read_records = ReadRecords(self)
         self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
         # WAL checkpoints run on their own thread, not inside an ingest commit (issue 5).
-        self.checkpointer = Checkpointer(path)
+        self.checkpointer = Checkpointer(path, lambda: self.writes_committed)
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:

@@ -9,82 +9,64 @@ tail during a purge.
 
 So the store's writer connection has auto-checkpoints off, and this class does the work:
 
-1. a thread with its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` once the WAL holds
-   ``pages`` frames not yet copied back. A passive checkpoint never takes the write lock: the
-   writer keeps committing while pages are copied and the database file is fsynced.
+1. a thread with its own connection runs ``PRAGMA wal_checkpoint(PASSIVE)`` every
+   ``DEFAULT_COMMITS`` commits (about SQLite's 1,000 pages) or 30 s after any commit. A passive
+   checkpoint never takes the write lock: the writer keeps committing while pages are copied
+   and the database file is fsynced.
 2. Frames committed while it ran are still only in the WAL, and SQLite restarts the WAL from its
    start only when every frame has been copied. So the thread then asks the writer for a short
    *tail pass* (:meth:`take_tail_pass`): a passive checkpoint on the writer's connection, between
    transactions and when no write is waiting (or after a few dozen busy commits), that copies
    just those few frames. The next write then starts the WAL over instead of growing it.
 
-When litestream replicates the database it holds a read transaction on the WAL until it has
-copied the frames, so passive checkpoints (ours, like SQLite's own) never go past what it has
-shipped; litestream runs its own checkpoints as well. Nothing here truncates or restarts the WAL
-by force (those modes wait for, and block, writers).
+With litestream replicating the database, these are the same passive checkpoints SQLite's
+auto-checkpoint ran before (litestream runs its own as well); nothing here truncates or restarts
+the WAL by force (those modes wait for, and block, writers). Tested with the replication kill
+drills (tests/test_replication.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
-import struct
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-#: WAL frames not yet copied back that start a checkpoint (SQLite's own default threshold)
-DEFAULT_PAGES = 1000
-#: how often the thread looks at the WAL
+#: commits since the last checkpoint that start the next one (a read commits ~3-6 WAL pages,
+#: so about SQLite's own 1,000-page threshold)
+DEFAULT_COMMITS = 250
+#: how often the thread looks at the commit count
 POLL_SECONDS = 0.1
-#: at most this long between checkpoints while anything is waiting in the WAL
-MAX_INTERVAL_SECONDS = 5.0
+#: at most this long between checkpoints while anything was committed
+MAX_INTERVAL_SECONDS = 30.0
 #: commits a wanted tail pass waits for an idle writer before it runs anyway
 TAIL_DEFER_COMMITS = 32
 
 
-def wal_frames(db_path: Path) -> tuple[int, int] | None:
-    """(frames in the WAL, frames of those already copied back), or None if unknown.
-
-    Read from the wal-index header in the ``-shm`` file (SQLite file format, "WAL-index
-    format": ``mxFrame`` at byte 16, ``nBackfill`` at byte 96, native byte order); reading it
-    takes no lock and costs one small read, so the thread can look often without checkpointing.
-    """
-    try:
-        fd = os.open(f"{db_path}-shm", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        header = os.pread(fd, 100, 0)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(header) < 100:
-        return None
-    (max_frame,) = struct.unpack_from("=I", header, 16)
-    (backfilled,) = struct.unpack_from("=I", header, 96)
-    return max_frame, backfilled
-
-
-def wal_backlog(db_path: Path) -> int | None:
-    """WAL frames written but not yet copied into the database file, or None if unknown."""
-    frames = wal_frames(db_path)
-    return None if frames is None else max(0, frames[0] - frames[1])
-
-
 class Checkpointer:
-    """Checkpoints one WAL-mode database from its own thread and connection."""
+    """Checkpoints one WAL-mode database from its own thread and connection.
 
-    def __init__(self, db_path: Path, pages: int = DEFAULT_PAGES) -> None:
+    It decides when from the store's commit count, never by opening the ``-shm`` file: closing
+    any descriptor of a file drops every POSIX lock the process holds on it, so another process
+    (litestream) would find the wal-index unowned, reset it under our mapping, and the box would
+    die of SIGBUS (seen in the replication kill drills).
+    """
+
+    def __init__(
+        self, db_path: Path, commits: Callable[[], int], every: int = DEFAULT_COMMITS
+    ) -> None:
         self.db_path = db_path
-        self.pages = pages
+        self.every = every
         self.checkpoints = 0
         self.tail_passes = 0
         self.last_error: str | None = None
+        self._commits = commits
         self._stop = threading.Event()
+        self._now = threading.Event()
         self._tail_wanted = threading.Event()
         self._deferred = 0
         self._thread: threading.Thread | None = None
@@ -100,6 +82,10 @@ class Checkpointer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def request(self) -> None:
+        """Checkpoint at the next look, whatever the count (benchmarks settle with it)."""
+        self._now.set()
 
     def take_tail_pass(self, *, idle: bool) -> bool:
         """Whether the writer should run a tail pass now (after a commit). Wanted after each
@@ -131,18 +117,17 @@ class Checkpointer:
             self._note(err)
             return
         try:
-            waited = 0.0
+            done_at, last = self._commits(), time.monotonic()
             while not self._stop.wait(POLL_SECONDS):
-                waited += POLL_SECONDS
-                backlog = wal_backlog(self.db_path)
-                due = backlog is None and waited >= MAX_INTERVAL_SECONDS
-                due = due or (backlog is not None and backlog >= self.pages)
-                due = due or (bool(backlog) and waited >= MAX_INTERVAL_SECONDS)
+                pending = self._commits() - done_at
+                due = pending >= self.every or self._now.is_set()
+                due = due or (pending > 0 and time.monotonic() - last >= MAX_INTERVAL_SECONDS)
                 if not due:
                     continue
-                waited = 0.0
+                self._now.clear()
+                done_at, last = self._commits(), time.monotonic()
                 try:
-                    _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as err:
                     self._note(err)
                     continue
@@ -150,8 +135,7 @@ class Checkpointer:
                 self.last_error = None
                 # Frames committed while it ran (or held back by a reader) are left for the
                 # writer's tail pass; the WAL starts over only once all are copied.
-                if frames > 0 or copied < frames:
-                    self._tail_wanted.set()
+                self._tail_wanted.set()
         finally:
             conn.close()
 
