@@ -133,6 +133,26 @@ class SegmentFiles:
                     closed.append(name)
         return closed
 
+    def close_opened_before(self, conn: sqlite3.Connection, cutoff: str) -> list[str]:
+        """Close the open segments started at or before ``cutoff`` (ISO UTC, seconds) so they
+        can ship: with replication on, today's images reach the replica within the roll period
+        instead of at the end of the day. The next image of that class and day starts a new
+        segment (``-001``, ``-002``...)."""
+        closed = []
+        with self._lock:
+            for name, klass, day in conn.execute(
+                "SELECT name, class, day FROM segments WHERE state = 'open' AND created_at <= ?",
+                (cutoff,),
+            ).fetchall():
+                seg = self._open.get((klass, day))
+                if seg is not None and seg.name == name:
+                    self._close(conn, seg)
+                    del self._open[(klass, day)]
+                else:
+                    self._mark_closed(conn, name)
+                closed.append(name)
+        return closed
+
     def _close(self, conn: sqlite3.Connection, seg: _Open) -> None:
         os.fsync(seg.fd)
         os.close(seg.fd)

@@ -3,8 +3,9 @@
 The store's ``segments`` table (issue 5, part A) is the outbox: a segment is ``closed`` (size
 and SHA-256 recorded) once its day is over or it is full, and ``shipped_at`` is set here after
 the target holds it. Each file is checked against its recorded SHA-256 before it leaves, so a
-corrupt file is reported, not replicated. Open segments (today's) stay on the box until they
-close: a restore has the rows of today but not yet their images. Failures are retried on the
+corrupt file is reported, not replicated. A segment open longer than ``segment_roll`` (1 h) is
+closed and shipped (:meth:`SegmentShipper.roll`), so a restore lacks at most the last hour or so
+of images; the next image starts the day's next segment. Failures are retried on the
 next pass and shown beside the databases' replication state; the box keeps storing reads.
 """
 
@@ -16,12 +17,13 @@ import hashlib
 import logging
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 
+from .._lifecycle.segments import finish_closing
 from .process import ReplicaStatus
 from .segment_store import SegmentStore
 
@@ -47,6 +49,8 @@ class SegmentShipper:
     folder: Path
     target: SegmentStore
     interval: float = 5.0
+    #: open segments older than this are closed and shipped (None: only at day end / when full)
+    roll_seconds: float | None = 3600.0
     status: ReplicaStatus = field(init=False)
     _task: asyncio.Task[None] | None = None
     _failing: bool = False
@@ -68,10 +72,26 @@ class SegmentShipper:
     async def _loop(self) -> None:
         while True:
             try:
+                await self.roll()
                 await self.ship_pending()
             except RuntimeError:  # the store closed under us: the box is stopping
                 return
             await asyncio.sleep(self.interval)
+
+    async def roll(self) -> list[str]:
+        """Close the segments open longer than ``roll_seconds`` and record their SHA-256, so
+        the next pass ships them: today's images reach the replica within about
+        ``roll_seconds`` + ``interval``, not only when their day ends."""
+        if self.roll_seconds is None:
+            return []
+        store = self.store
+        cutoff = (datetime.now(UTC) - timedelta(seconds=self.roll_seconds)).isoformat(
+            timespec="seconds"
+        )
+        closed = await store.write(lambda c: store.segments.close_opened_before(c, cutoff))
+        if closed:
+            await finish_closing(store)
+        return closed
 
     async def pending(self) -> list[tuple[str, int, str]]:
         def rows(c: sqlite3.Connection) -> list[tuple[str, int, str]]:

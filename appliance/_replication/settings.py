@@ -198,6 +198,11 @@ class ReplicationSettings(_Strict):
         default="10s",
         description="How often closed image segment files are shipped to the target.",
     )
+    segment_roll: Duration = Field(
+        default="1h",
+        description="An image segment open this long is closed and shipped, so today's images "
+        "reach the replica within about this long (not only when their day ends).",
+    )
     behind_after: Duration = Field(
         default="60s",
         description="The console and /healthz say replication is behind when the target has "

@@ -168,7 +168,8 @@ class ReplicationSupervisor:
                 reason=f"image segments are not shipped to {target.type} targets yet"))
             return
         self.shipper = SegmentShipper(store, segments.folder, destination,
-                                      duration_seconds(self.settings.segment_interval))
+                                      duration_seconds(self.settings.segment_interval),
+                                      duration_seconds(self.settings.segment_roll))
         self.shipper.start()
 
     async def stop_shipping(self) -> None:
