@@ -242,3 +242,41 @@ async def test_restore_is_logged_and_the_restored_copy_searched_read_only(
         "alprbox.db": "ok", "keys.db": "ok"
     }
     assert sorted(entries[1]["detail"]["shown"]) == sorted(wanted)
+
+
+def test_a_passphrase_copy_opens_with_the_passphrase_or_the_config_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    monkeypatch.setenv("NORTH_GATE_PASSPHRASE", "correct horse battery staple")
+    data, folder = tmp_path / "box", tmp_path / "copy"
+    folder.mkdir(mode=0o700)
+    keys = {"keys": {"passphrase": "env:NORTH_GATE_PASSPHRASE"}}
+
+    async def build() -> str:
+        async with make_appliance(data, config=keys, clock=FakeClock(NOW)) as box:
+            assert box.store is not None
+            read = a_read("PASS123", NOW)
+            await box.store.add_read(read)
+            for name in ("alprbox.db", "keys.db"):
+                backup(data / name, folder / name)
+            return read.id
+
+    read_id = asyncio.run(build())
+    log_key = str(tmp_path / "city" / "log.key")
+    common = ("--plate", "PASS123", "--purpose", "passphrase copy", "--case", "C-8",
+              "--log-key", log_key, "--json")
+    done = alprbox("copy", "search", str(folder), "--passphrase", "env:NORTH_GATE_PASSPHRASE",
+                   *common)
+    assert done.returncode == 0, done.stderr
+    assert [r["id"] for r in json.loads(done.stdout)["reads"]] == [read_id]
+
+    config = tmp_path / "city-copy.yaml"
+    config.write_text("keys: {passphrase: env:NORTH_GATE_PASSPHRASE}\n")
+    done = alprbox("copy", "search", str(folder), "--config", str(config), *common)
+    assert done.returncode == 0, done.stderr
+
+    monkeypatch.setenv("NORTH_GATE_PASSPHRASE", "wrong")
+    done = alprbox("copy", "search", str(folder), "--config", str(config), *common)
+    assert done.returncode == 1 and "wrong key file or passphrase" in done.stderr
