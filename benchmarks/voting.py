@@ -3,13 +3,13 @@
     python benchmarks/voting.py [--photos 40] [--frames 6] [--gap 7] [--data DIR]
                                 [--threads 2] [--json] [--verbose]
 
-OpenALPR's US dev photos are stills, so each one becomes an approach: ``--frames`` frames in
-which the car grows from 0.6 to 1.0 of its size (the camera's view of a car driving up), with
-small shifts (shake), motion blur, sensor noise and JPEG re-compression at random strengths
-(seeded by the photo's name, so every run makes the same clip). ``--gap`` frames of the empty
-scene (the photo blurred beyond recognition, fresh noise in each) precede each car, longer than
-the tracker's timeout, so the previous car's track has closed. Frames are 0.25 s
-apart (4 fps, the default detector rate limit).
+OpenALPR's US dev photos are stills, so each one becomes an approach: the photo's area around the
+plate (the car) is pasted onto one fixed 1280×720 road and grows from 0.6 to 1.0 of its size
+over ``--frames`` frames (a car driving up to the camera), with small shifts (shake), motion
+blur, sensor noise and JPEG re-compression at random strengths (seeded by the photo's name, so
+every run makes the same clip). ``--gap`` frames of the empty road (fresh noise in each) precede
+each car, longer than the tracker's timeout, so the previous car's track has closed. Frames are
+0.25 s apart (4 fps, the default detector rate limit).
 
 The clip goes through the host's own path: a drop-oldest FrameQueue, the FrameGate, the
 RecognitionWorker on its inference thread, the real ``platedet`` recognizer with the default
@@ -106,29 +106,57 @@ def pick(truths: list[Any], count: int) -> list[Any]:
 
 
 def approach_frames(
-    photo: np.ndarray, box: Box, frames: int, rng: np.random.Generator
+    photo: np.ndarray, box: Box, frames: int, rng: np.random.Generator, road: np.ndarray
 ) -> list[tuple[np.ndarray, Box]]:
-    """The photo as ``frames`` frames of a car driving up, with the plate's box in each."""
-    height, width = photo.shape[:2]
-    scene = scene_of(photo)
+    """``frames`` frames of the photo's car driving up the fixed ``road``, with the plate's box
+    in each. The car is the photo's area around the plate (eight plate widths across), pasted
+    onto the road and grown from 0.6 to 1.0 of its size towards the camera, so the background
+    stays the camera's own between cars, as on a fixed camera."""
+    height, width = road.shape[:2]
+    # Fit the photo to the frame (never enlarged), centred: this is the car at its closest.
+    fit = min(1.0, width / photo.shape[1], height / photo.shape[0])
+    if fit < 1.0:
+        photo = cv2.resize(photo, None, fx=fit, fy=fit, interpolation=cv2.INTER_AREA)
+    x, y, w, h = (v * fit for v in box)
+    off_x, off_y = (width - photo.shape[1]) / 2, (height - photo.shape[0]) / 2
+    cx = x + w / 2
+    x0, y0 = max(0, round(cx - 4 * w)), max(0, round(y - 3.5 * w))
+    x1, y1 = min(photo.shape[1], round(cx + 4 * w)), min(photo.shape[0], round(y + h + 1.5 * w))
+    car = photo[y0:y1, x0:x1]
+    # Further away, the car sits nearer the road's vanishing point (upper middle).
+    vanish_x, vanish_y = width / 2, height / 3
     out = []
     for scale in np.linspace(0.6, 1.0, frames):
-        dx = rng.uniform(-0.02, 0.02) * width
-        dy = rng.uniform(-0.02, 0.02) * height
-        tx = (1 - scale) * width / 2 + dx
-        # The car comes up from further down the road: it sits higher in the frame when far.
-        ty = (1 - scale) * height / 3 + dy
+        dx = rng.uniform(-0.015, 0.015) * width
+        dy = rng.uniform(-0.015, 0.015) * height
+        tx = scale * (x0 + off_x - vanish_x) + vanish_x + dx
+        ty = scale * (y0 + off_y - vanish_y) + vanish_y + dy
         matrix = np.array([[scale, 0, tx], [0, scale, ty]], dtype=np.float64)
         frame = cv2.warpAffine(
-            photo, matrix, (width, height), dst=scene.copy(), flags=cv2.INTER_AREA,
+            car, matrix, (width, height), dst=road.copy(), flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_TRANSPARENT,
         )
         frame = motion_blur(frame, rng)
         frame = add_noise(frame, rng.uniform(1.5, 4.0), rng)
-        x, y, w, h = box
-        moved = (round(x * scale + tx), round(y * scale + ty), round(w * scale), round(h * scale))
+        moved = (
+            round((x - x0) * scale + tx),
+            round((y - y0) * scale + ty),
+            round(w * scale),
+            round(h * scale),
+        )
         out.append((frame, moved))
     return out
+
+
+def make_road(width: int = 1280, height: int = 720) -> np.ndarray:
+    """The camera's fixed view without a car: lighter far away, darker asphalt near, with a
+    little texture (the same for every run)."""
+    rng = np.random.default_rng(0)
+    rows = np.linspace(150, 85, height, dtype=np.float32)[:, None, None]
+    texture = cv2.GaussianBlur(rng.normal(0, 12, (height, width)).astype(np.float32), (0, 0), 4)
+    tint = np.array([1.0, 1.0, 0.97], np.float32)  # BGR: a slightly warm grey
+    road = (rows + texture[:, :, None]) * tint
+    return np.clip(road, 0, 255).astype(np.uint8)
 
 
 def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -144,13 +172,6 @@ def motion_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.filter2D(image, -1, kernel / max(kernel.sum(), 1e-6))
 
 
-def scene_of(photo: np.ndarray) -> np.ndarray:
-    """The scene the car drives into: the photo blurred beyond recognition (no plate in it)."""
-    height, width = photo.shape[:2]
-    small = cv2.resize(photo, (max(1, width // 16), max(1, height // 16)))
-    return np.asarray(cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), (width, height)), np.uint8)
-
-
 def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian sensor noise (OpenCV's generator, seeded from ``rng``: numpy's is slow here)."""
     cv2.setRNGSeed(int(rng.integers(1 << 31)))
@@ -163,6 +184,7 @@ def make_clip(data: Path, photos: list[Any], frames: int, gap: int) -> Clip:
     cars: list[Car] = []
     clip: list[tuple[int, datetime, bytes]] = []
     sequence = 0
+    road = make_road()
 
     def emit(image: np.ndarray, quality: int) -> datetime:
         nonlocal sequence
@@ -179,13 +201,12 @@ def make_clip(data: Path, photos: list[Any], frames: int, gap: int) -> Clip:
         if photo is None:
             raise SystemExit(f"cannot read {data / name}")
         rng = np.random.default_rng(abs(hash_name(name)))
-        # The camera's view before the car arrives: its scene, each frame with fresh noise.
-        # Longer than the tracker's timeout, so the previous car's track has closed.
-        scene = scene_of(photo)
+        # The empty road before the car arrives, each frame with fresh noise; longer than the
+        # tracker's timeout, so the previous car's track has closed.
         for _ in range(gap):
-            emit(add_noise(scene, 2.0, rng), 80)
+            emit(add_noise(road, 2.0, rng), 80)
         car = Car(name, plate)
-        for i, (image, moved) in enumerate(approach_frames(photo, box, frames, rng)):
+        for i, (image, moved) in enumerate(approach_frames(photo, box, frames, rng, road)):
             car.boxes[sequence] = moved
             when = emit(image, int(rng.integers(55, 90)))
             if i == 0:
