@@ -207,8 +207,17 @@ def _draw_main(
             left_margin += side_w
         else:
             right_margin += side_w
-    sep = rng.choices(["", " ", "-", "·", "  "], [4, 3, 2, 1, 1])[0] if len(text) >= 5 else ""
+    # "emblem": a state graphic between the groups (Florida's orange, Maryland's flag, West
+    # Virginia's outline, Virginia's dot), which the first model read as a character.
+    sep = (
+        rng.choices(["", " ", "-", "·", "  ", "emblem"], [4, 3, 2, 1, 1, 3])[0]
+        if len(text) >= 5
+        else ""
+    )
     cut = rng.randint(2, len(text) - 2) if sep and len(text) >= 4 else 0
+    emblem = sep == "emblem"
+    if emblem:
+        sep = rng.choice(["  ", "   "])
     shown = text[:cut] + sep + text[cut:] if cut else text
     # Draw on a transparent layer at natural width, then squeeze it into the band: plate fonts
     # are tall and narrow, and a condensed look matters more than the exact family.
@@ -225,12 +234,54 @@ def _draw_main(
     x = left_margin + (box_w - layer.width) // 2
     fill = Image.new("RGB", layer.size, colour)
     plate.paste(fill, (x, band_top), layer)
+    if emblem and cut:
+        # the gap's centre in the squeezed layer, from the natural-width text boxes
+        before = probe.textbbox((0, 0), text[:cut], font=layer_font)[2]
+        after = probe.textbbox((0, 0), text[:cut] + sep, font=layer_font)[2]
+        scale = layer.width / max(1, right - left + 8)
+        cx = x + int(((before + after) / 2 - left + 4) * scale)
+        _draw_emblem(rng, plate, cx, band_top + band_h // 2, band_h, colour)
     if stacked:
         small = _font(font_path, 26)
         draw = ImageDraw.Draw(plate)
         sx = left_margin - 30 if left_margin > right_margin else PLATE_W - right_margin + 6
         for i, char in enumerate(rng.choice([DIGITS, LETTERS]) for _ in range(2)):
             draw.text((sx, band_top + 4 + i * 38), rng.choice(char), font=small, fill=colour)
+
+
+def _draw_emblem(
+    rng: random.Random,
+    plate: Image.Image,
+    cx: int,
+    cy: int,
+    band_h: int,
+    text_colour: tuple[int, int, int],
+) -> None:
+    """A small state graphic centred at ``(cx, cy)``: a dot, a disc with a leaf, a flag-like
+    box or a jagged outline, in the text colour or a bright one of its own."""
+    draw = ImageDraw.Draw(plate)
+    size = int(band_h * rng.uniform(0.15, 0.6))
+    r = max(3, size // 2)
+    colour = text_colour if rng.random() < 0.3 else tuple(rng.randint(0, 255) for _ in range(3))
+    kind = rng.choice(["dot", "disc", "box", "outline"])
+    if kind == "dot":
+        r = max(2, r // 2)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+    elif kind == "disc":
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
+        leaf = (rng.randint(0, 120), rng.randint(100, 200), rng.randint(0, 120))
+        draw.ellipse((cx - r // 3, cy - r - r // 3, cx + r // 2, cy - r + r // 4), fill=leaf)
+    elif kind == "box":
+        h = int(r * rng.uniform(0.9, 1.6))
+        draw.rectangle((cx - r, cy - h, cx + r, cy + h), fill=colour)
+        other = tuple(rng.randint(0, 255) for _ in range(3))
+        draw.rectangle((cx - r, cy - h, cx, cy), fill=other)
+    else:
+        points = [
+            (cx + rng.uniform(-r, r), cy + rng.uniform(-r * 1.4, r * 1.4))
+            for _ in range(rng.randint(5, 8))
+        ]
+        draw.polygon(points, fill=colour)
 
 
 def _draw_extras(rng: random.Random, plate: Image.Image, state: str) -> None:
