@@ -137,8 +137,9 @@ class PlatedetSettings(RecognizerSettings):
     )
     ocr_engine: Literal["platerec", "us_ocr", "combined"] = Field(
         # us_ocr: once it reads 3 views per plate with a per-state format prior, adding
-        # platerec no longer helps (dev photos: us_ocr 76.1 % exact, combined 73.4 %, platerec
-        # 32.1 %; benchmarks/accuracy.py) and costs ~50 ms of CPU per plate.
+        # platerec no longer helps and costs ~50 ms of CPU per plate. Dev photos, top-1 exact
+        # (benchmarks/accuracy.py): us_ocr 75.2 %, combined 73.4 %, platerec 33.9 % with the
+        # 512 px CPU detector; 76.1 / 73.4 / 32.1 % on the platedet FP16 detector's boxes.
         default="us_ocr",
         title="OCR engine",
         description=(
