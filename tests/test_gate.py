@@ -148,7 +148,8 @@ def test_a_waving_tree_is_learned_as_nuisance_and_stops_costing_detector_runs() 
     g = gate()
     road = scene()
     times = [i / STREET_FPS for i in range(int(60 * STREET_FPS))]
-    admitted = [g.admit(waving_tree(road, t), t, tracking=False) for t in times]
+    # the detector runs on what the gate admits and finds no plate in a tree
+    admitted = [worker_step(g, waving_tree(road, t), t, False, plate=False) for t in times]
     first, last = admitted[: int(5 * STREET_FPS)], admitted[int(30 * STREET_FPS) :]
     assert sum(first) >= 10  # at first the tree does look like motion...
     assert sum(last) <= 1  # ...but once learned, 30 s of waving cost no detector runs
@@ -159,8 +160,11 @@ def test_a_vehicle_entering_is_admitted_while_the_tree_waves() -> None:
     g = gate()
     road = scene()
     for i in range(int(40 * STREET_FPS)):
-        g.admit(waving_tree(road, i / STREET_FPS), i / STREET_FPS, tracking=False)
-    quiet = [g.admit(waving_tree(road, 40 + i / 15), 40 + i / 15, False) for i in range(15)]
+        worker_step(g, waving_tree(road, i / STREET_FPS), i / STREET_FPS, False, plate=False)
+    quiet = [
+        worker_step(g, waving_tree(road, 40 + i / 15), 40 + i / 15, False, plate=False)
+        for i in range(15)
+    ]
     assert not any(quiet)
     # a car drives in along the road (well below the tree), 30 px a frame
     t0 = 41.0
@@ -215,3 +219,75 @@ def test_a_vehicle_filling_a_dark_picture_is_admitted_not_taken_for_light() -> N
     other = headlit.copy()
     other[50:720, 100:1280] = scene(seed=9)[50:720, 100:1280]
     assert g.admit(other, 3.0, tracking=False)
+
+
+def worker_step(g: FrameGate, frame: np.ndarray, t: float, tracking: bool, plate: bool) -> bool:
+    """What the recognition worker does: admit, run the detector, tell the gate if it was empty."""
+    admitted = g.admit(frame, t, tracking)
+    if admitted and not plate:
+        g.found_nothing()
+    return admitted
+
+
+def test_a_busy_road_does_not_teach_the_gate_to_ignore_cars() -> None:
+    """Car after car at the same spot is traffic, not a waving tree: every one is admitted.
+
+    A gate that learned each pixel's wobble from every untracked frame learned the cars too, and
+    after a few dozen stopped admitting some of them at all (a missed vehicle is a missed hit).
+    """
+    g = gate()
+    road = scene()
+    rng = np.random.default_rng(3)
+    t, tracked_until, missed = 0.0, -1.0, []
+    for car in range(120):
+        for _ in range(7):  # the empty road between cars
+            worker_step(g, road, t, t < tracked_until, plate=False)
+            t += 0.25
+        x, y = int(rng.integers(300, 700)), int(rng.integers(250, 400))
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        seen = False
+        for i in range(6):  # the car approaches: it grows frame by frame
+            frame = road.copy()
+            size = 120 + 16 * i
+            frame[y : y + size, x : x + 2 * size] = colour
+            if worker_step(g, frame, t, t < tracked_until, plate=True):
+                seen = True
+                tracked_until = t + 1.5  # the tracker follows it until its timeout
+            t += 0.25
+        if not seen:
+            missed.append(car)
+    assert missed == []
+
+
+def test_frames_holding_a_plate_teach_the_gate_nothing() -> None:
+    """Traffic past the same spot, untracked between frames: the cars are not background."""
+    g = gate()
+    road = scene()
+    t = 0.0
+    for i in range(400):
+        car = i % 4 == 0
+        frame = with_car(road, 300 + 10 * (i % 7)) if car else road
+        worker_step(g, frame, t, tracking=False, plate=car)
+        t += 0.25
+    assert g.nuisance_share() == 0.0
+    assert g.admit(with_car(road, 500), t + 1, tracking=False)
+
+
+def test_a_vehicle_filling_the_picture_does_not_shift_the_whole_model() -> None:
+    """A car close to the lens changes the picture's median brightness; the gate must not take
+    that for light and relearn every pixel (after which nothing short of a flood is motion)."""
+    g = gate()
+    road = scene()
+    t = 0.0
+    for _ in range(8):
+        worker_step(g, road, t, False, plate=False)
+        t += 0.5
+    for _ in range(20):
+        close = road.copy()
+        close[60:660, 100:1180] = (12, 12, 12)  # a dark car a metre from the lens
+        worker_step(g, close, t, False, plate=True)
+        t += 0.5
+        for _ in range(3):  # it drives off: the detector finds nothing on the empty road
+            worker_step(g, road, t, False, plate=False)
+            t += 0.5
+    assert g.nuisance_share() < 0.01

@@ -77,6 +77,9 @@ class FrameGate:
         self._mean: npt.NDArray[np.float32] | None = None
         self._variance: npt.NDArray[np.float32] | None = None
         self._last_learned = float("-inf")
+        # The last admitted untracked frame (in the new reference's light), until the detector
+        # says whether it held a plate.
+        self._unconfirmed: tuple[npt.NDArray[np.uint8], float] | None = None
 
     def admit(self, image: Image, now: float, tracking: bool, motion: bool = False) -> bool:
         """Whether this frame goes to the detector. ``now`` is in seconds, any monotonic base.
@@ -98,23 +101,35 @@ class FrameGate:
         thumb = thumbnail(image)
         reference = self._reference
         if reference is None or reference.shape != thumb.shape:
-            self._mean = thumb.astype(np.float32)
-            self._variance = np.zeros(thumb.shape, np.float32)
-            self._last_learned = now
-            return self._accept(thumb, now, 1.0)
+            # The model starts from the first frame the detector finds empty, not from this
+            # one: a camera may well come up with a car in view.
+            self._mean = self._variance = None
+            self._unconfirmed = None if tracking else (thumb, now)
+            return self._accept(thumb, now)
         before = reference.astype(np.float32)
         gain = light_change(thumb, before)
         level: npt.NDArray[np.float32] = np.multiply(thumb, 1 / gain, dtype=np.float32)
-        if not tracking:
-            self._learn(level, now)
+        self._unconfirmed = None
         if (tracking and since >= self.recheck) or motion:
-            return self._accept(thumb, now, gain)
+            return self._accept(thumb, now)
         bar = PIXEL_DELTA + WOBBLE_SPREAD * np.sqrt(self._variance_or_zero())
         changed = np.count_nonzero(np.abs(level - before) > bar)
         if changed > self.threshold * thumb.size:
-            return self._accept(thumb, now, gain)
+            if not tracking:
+                # Learned only if the detector then finds no plate in it (found_nothing): a
+                # frame with a vehicle must never teach the gate that vehicles are background,
+                # or a busy road soon stops being seen at all.
+                self._unconfirmed = (thumb, now)
+            return self._accept(thumb, now)
         self.skipped += 1
         return False
+
+    def found_nothing(self) -> None:
+        """The detector saw no plate in the frame just admitted: what moved there was
+        background (a tree, a shadow), and may teach each pixel how much it wobbles."""
+        if self._unconfirmed is not None:
+            self._learn(*self._unconfirmed)
+            self._unconfirmed = None
 
     def nuisance_share(self) -> float:
         """Share of the picture wobbling enough that its bar is at least doubled (trees...)."""
@@ -125,10 +140,17 @@ class FrameGate:
     def _variance_or_zero(self) -> npt.NDArray[np.float32]:
         return self._variance if self._variance is not None else np.zeros(1, np.float32)
 
-    def _learn(self, level: npt.NDArray[np.float32], now: float) -> None:
+    def _learn(self, thumb: npt.NDArray[np.uint8], now: float) -> None:
         """Fold an idle frame into each pixel's running mean and variance (time-weighted)."""
-        if self._mean is None or self._variance is None:
+        if self._mean is None or self._variance is None or self._mean.shape != thumb.shape:
+            self._mean = thumb.astype(np.float32)
+            self._variance = np.zeros(thumb.shape, np.float32)
+            self._last_learned = now
             return
+        # In the model's own light, measured against the model itself: a light ratio carried
+        # from reference to reference breaks as soon as one frame's ratio is misjudged (a car
+        # filling the picture), and would then shift every pixel at once.
+        level = np.multiply(thumb, 1 / light_change(thumb, self._mean), dtype=np.float32)
         elapsed = min(max(0.0, now - self._last_learned), WOBBLE_SECONDS)
         self._last_learned = now
         weight = np.float32(1 - math.exp(-elapsed / WOBBLE_SECONDS))
@@ -141,13 +163,10 @@ class FrameGate:
         self._mean += weight * capped
         self._variance += weight * (capped * capped - self._variance)
 
-    def _accept(self, thumb: npt.NDArray[np.uint8], now: float, gain: float) -> bool:
+    def _accept(self, thumb: npt.NDArray[np.uint8], now: float) -> bool:
         self._reference = thumb
         self._last_admit = now
         self.admitted += 1
-        if self._mean is not None:
-            # the model is kept in the reference's light; the new reference is `gain` brighter
-            self._mean *= np.float32(gain)
         return True
 
 

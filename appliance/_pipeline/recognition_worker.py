@@ -94,6 +94,8 @@ class RecognitionWorker:
                     self._log_frame_error(frame.sequence, err)
                     continue
                 self._metrics.recognize_seconds.labels(self.camera).observe(loop.time() - started)
+                if not detections:
+                    self._gate.found_nothing()
                 await self._emit(self._tracker.update(frame, detections))
         finally:
             # Shutdown or camera end: vehicles still in view become reads, nothing is lost.
