@@ -173,9 +173,9 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
                 largest = max(largest, wal.stat().st_size)
                 await asyncio.sleep(0.05)  # lets the checkpoint thread look
         assert store.checkpointer.checkpoints >= 2
-        assert store.checkpointer.tail_passes >= 1
-        # The checkpoint thread copied the pages back, the writer's tail pass the last frames,
-        # and the WAL started over instead of growing with every commit.
+        # The checkpoint thread copied the pages back (the writer's tail pass the last frames
+        # when the thread could not catch up), and the WAL started over instead of growing
+        # with every commit.
         assert largest < 12_000_000
     finally:
         await store.close()

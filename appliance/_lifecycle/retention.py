@@ -189,8 +189,9 @@ class Purger:
         # 3. delete the day's rows, a small batch per transaction. Each batch is a *background*
         # write: it runs alone in its own transaction and only when no ingest write is waiting
         # (Store.write), it is sized to take about BATCH_TARGET_S, and the purge then rests
-        # twice as long as the batch took. An ingest write that arrives mid-batch waits for at
-        # most that one short batch; WAL checkpoints run off the writer (_storage/checkpoints).
+        # REST_FACTOR times as long as the batch took. An ingest write that arrives mid-batch
+        # waits for at most that one short batch; WAL checkpoints run off the writer
+        # (_storage/checkpoints.py).
         rows = images = 0
         size = min(batch, 100)
         while True:
@@ -209,7 +210,7 @@ class Purger:
             if (deleted_images if klass == IMAGE else deleted_rows) < size:
                 break
             size = _next_size(size, took, batch)
-            await asyncio.sleep(min(max(2 * took, 0.002), 0.5))
+            await asyncio.sleep(min(max(REST_FACTOR * took, 0.002), 0.5))
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -326,9 +327,13 @@ class Purger:
 
 
 #: how long one purge transaction should hold the writer: an ingest write arriving meanwhile
-#: waits this long at most (10 ms batches measured 9 ms p50 / 35 ms p99 under load, 3 ms ones
-#: 2.7 / 13 ms, and they put the ingest p99 over twice idle; benchmarks/storage.py)
-BATCH_TARGET_S = 0.003
+#: waits this long at most. Measured on the 2-core box (benchmarks/storage.py, purge phase):
+#: 10 ms batches took 9 ms p50 / 35 ms p99 under load, 3 ms ones 2.9 / 5-7 ms, 1.5 ms ones
+#: 1.5 / 2.7 ms, the purge no slower (it was never writer-bound).
+BATCH_TARGET_S = 0.0015
+#: after each batch the purge rests this many times as long as the batch took (the writer's
+#: share the purge takes is at most 1 / (1 + REST_FACTOR))
+REST_FACTOR = 4.0
 
 
 def _next_size(size: int, took: float, limit: int) -> int:
