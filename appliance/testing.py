@@ -52,7 +52,7 @@ from .base import (
     Recognizer,
 )
 from .errors import DeviceUnavailable
-from .models import Frame, Image, PlateCandidate, PlateDetection
+from .models import Frame, Image, PlateCandidate, PlateDetection, PlateRead
 from .settings import CameraSettings, ExporterSettings, HotlistSourceSettings, RecognizerSettings
 
 __all__ = [
@@ -65,7 +65,25 @@ __all__ = [
     "FakeRecognizer",
     "RecordingExporter",
     "make_appliance",
+    "plate_read",
 ]
+
+
+def plate_read(text: str, at: datetime, **fields: Any) -> PlateRead:
+    """A stored-read-shaped :class:`PlateRead` of ``text`` seen at ``at`` for a second, on camera
+    ``gate``, with crop bytes that name the plate (``b"\\xff\\xd8crop-" + text``); ``fields``
+    override any of it."""
+    values: dict[str, Any] = {
+        "camera": "gate",
+        "text": text,
+        "confidence": 0.9,
+        "first_seen": at,
+        "last_seen": at + timedelta(seconds=1),
+        "box": (1, 2, 3, 4),
+        "crop_jpeg": b"\xff\xd8crop-" + text.encode(),
+        **fields,
+    }
+    return PlateRead(**values)
 
 
 class FakeClock:

@@ -10,22 +10,14 @@ import pytest
 
 from appliance import PlateRead
 from appliance._lifecycle.holds import HoldError, Holds
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import FakeClock, make_appliance, plate_read
 
 T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 POLICY = {"retention": {"read_days": 30, "hit_days": 365, "image_days": 7}}
 
 
 def a_read(text: str, at: datetime = T0) -> PlateRead:
-    return PlateRead(
-        camera="gate",
-        text=text,
-        confidence=0.9,
-        first_seen=at,
-        last_seen=at + timedelta(seconds=1),
-        box=(1, 2, 3, 4),
-        crop_jpeg=b"crop-of-" + text.encode(),
-    )
+    return plate_read(text, at)
 
 
 def day(n: int) -> datetime:

@@ -20,21 +20,13 @@ from appliance._lifecycle.keyprovider import (
 from appliance._lifecycle.keyring import KEYS_DB, KeyRing
 from appliance._lifecycle.settings import KeySettings
 from appliance._storage import Store
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import FakeClock, make_appliance, plate_read
 
 T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 
 
 def a_read(text: str, at: datetime = T0) -> PlateRead:
-    return PlateRead(
-        camera="gate",
-        text=text,
-        confidence=0.9,
-        first_seen=at,
-        last_seen=at + timedelta(seconds=1),
-        box=(1, 2, 3, 4),
-        crop_jpeg=b"crop-of-" + text.encode(),
-    )
+    return plate_read(text, at)
 
 
 def settings(**kw: object) -> KeySettings:
@@ -176,7 +168,7 @@ async def test_rotation_keeps_data_readable_and_retires_the_old_key(tmp_path: Pa
     # Nothing in the database was rewritten, yet everything reads under the new key.
     store = await Store.open(data / "alprbox.db", FieldCipher(new_master))
     [read] = await store.find_plate("ROT4567")
-    assert await store.get_crop(read.id) == b"crop-of-ROT4567"
+    assert await store.get_crop(read.id) == b"\xff\xd8crop-ROT4567"
     assert any(e["detail"].get("plate") == "ROT4567" for e in await store.events(kind="search"))
     await store.close()
     with pytest.raises(MasterKeyError, match="does not match"):
@@ -247,7 +239,8 @@ async def test_a_database_that_skipped_migration_7_gets_it(tmp_path: Path) -> No
     conn.close()
     store = await Store.open(db, FieldCipher(os.urandom(32)))
     await store.add_read(a_read("SKIP777"))
-    assert await store.get_crop((await store.find_plate("SKIP777"))[0].id) == b"crop-of-SKIP777"
+    [stored] = await store.find_plate("SKIP777")
+    assert await store.get_crop(stored.id) == b"\xff\xd8crop-SKIP777"
     await store.close()
 
 

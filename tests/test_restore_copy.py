@@ -23,22 +23,14 @@ from appliance import PlateRead
 from appliance._lifecycle.records import IMAGE, READ
 from appliance._lifecycle.retention import Purger
 from appliance._replication.copy_log import LOG_NAME
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import FakeClock, make_appliance, plate_read
 
 NOW = datetime(2026, 6, 20, 9, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=40)
 
 
 def a_read(text: str, at: datetime) -> PlateRead:
-    return PlateRead(
-        camera="gate",
-        text=text,
-        confidence=0.9,
-        first_seen=at,
-        last_seen=at + timedelta(seconds=1),
-        box=(1, 2, 3, 4),
-        crop_jpeg=b"\xff\xd8crop-" + text.encode(),
-    )
+    return plate_read(text, at)
 
 
 def alprbox(*args: str) -> subprocess.CompletedProcess[str]:

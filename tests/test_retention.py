@@ -19,20 +19,16 @@ from appliance._lifecycle.records import read_ad
 from appliance._lifecycle.retention import verify_proof
 from appliance._lifecycle.settings import RetentionSettings
 from appliance._lifecycle.status import retention_status
-from appliance.testing import FakeClock, make_appliance
+from appliance.testing import FakeClock, make_appliance, plate_read
 
 T0 = datetime(2026, 5, 1, 8, 30, tzinfo=UTC)
 POLICY = {"read_days": 30, "hit_days": 365, "image_days": 7}
 
 
 def a_read(text: str, at: datetime = T0) -> PlateRead:
-    return PlateRead(
-        camera="gate",
-        text=text,
-        confidence=0.9,
-        first_seen=at,
-        last_seen=at + timedelta(seconds=1),
-        box=(1, 2, 3, 4),
+    return plate_read(
+        text,
+        at,
         crop_jpeg=b"\xff\xd8crop-bytes-" + text.encode(),
         vehicle_jpeg=b"\xff\xd8vehicle-bytes-" + text.encode(),
     )
