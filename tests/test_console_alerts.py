@@ -79,8 +79,9 @@ async def raise_alert(
 ) -> tuple[str, PlateRead]:
     """List an entry, drive a read through the pipeline's sink, return the new alert's id."""
     plate = entry.pop("plate", "7ABC123")
+    read_fields = entry.pop("read_fields", {})
     await load_list(appliance, listed(plate, **entry))
-    read = dataclasses.replace(make_read(read_text), state=state)
+    read = dataclasses.replace(make_read(read_text), state=state, **read_fields)
     await appliance._on_read(read)
     assert appliance.store is not None
     alerts = await appliance.store.alerts.recent(1, include_covert=True)
@@ -579,3 +580,17 @@ async def test_retro_search_counts_the_alerts_it_raised(
     html = await (await client.get("/bolos")).text()
     assert "Search of the last 7 days of reads for case 26-001234 raised 2 alerts." in html
     assert len(await appliance.store.alerts.recent(10)) == 2
+
+
+async def test_alert_shows_the_estimated_colour_beside_the_listed_vehicle(
+    client: Client, appliance: Appliance
+) -> None:
+    """The officer compares the listed vehicle with what was seen: the box's colour estimate is
+    on the page, worded as an estimate."""
+    alert_id, _ = await raise_alert(
+        appliance, read_fields={"vehicle_colour": "blue", "vehicle_colour_confidence": 0.61}
+    )
+    await as_user(client, appliance, "operator")
+    page = await (await client.get(f"/alerts/{alert_id}")).text()
+    [shown] = re.findall(r'id="read-colour">([^<]*)<', page)
+    assert shown == "blue (estimated from the image, score 0.61; check the image)"

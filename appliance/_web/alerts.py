@@ -28,6 +28,7 @@ from .._hotlist.alerts import (
     next_state,
 )
 from .._hotlist.plates import WILDCARD, normalize_plate, normalize_state
+from .._recognition.colour import describe_colour
 from .._storage import Store
 from ..models import PlateRead
 from .auth import require_role, require_session
@@ -198,6 +199,10 @@ def _render_alert(
             "confidence": round(read.confidence * 100) if read else None,
             "crop_url": crop_url(read.id) if read else None,
             "vehicle_url": f"/reads/{read.id}/vehicle.jpg" if read else None,
+            # Beside the listed vehicle, for the colour check before a stop; an estimate only.
+            "colour": describe_colour(read.vehicle_colour, read.vehicle_colour_confidence)
+            if read
+            else "—",
         },
         "entry": alert.entry,
         "vehicle": _vehicle(alert),
