@@ -38,11 +38,6 @@ def add_sharing_parsers(sub: Any) -> None:
                       "to check later with policy check --posted)")
 
 
-def _site(args: argparse.Namespace) -> tuple[Any, Any, Path]:
-    host, config, data_dir = resolve_site(args)
-    return config, host, data_dir
-
-
 def run_evidence(args: argparse.Namespace) -> int:
     if args.evidence_command == "verify":
         return cmd_evidence_verify(args)
@@ -50,7 +45,7 @@ def run_evidence(args: argparse.Namespace) -> int:
     from .._crypto import MasterKeyError
     from .._storage.audit import AuditKeyError
 
-    config, host, data_dir = _site(args)
+    host, config, data_dir = resolve_site(args)
     if not (data_dir / DB_NAME).is_file():
         print(f"no store at {data_dir / DB_NAME}", file=sys.stderr)
         return 2
@@ -70,7 +65,7 @@ def run_evidence(args: argparse.Namespace) -> int:
 def run_policy(args: argparse.Namespace) -> int:
     from .drift import run_policy_check
 
-    config, host, data_dir = _site(args)
+    host, config, data_dir = resolve_site(args)
     if args.policy_command == "show":
         from datetime import UTC, datetime
 
@@ -86,7 +81,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     from .._crypto import MasterKeyError
     from .._storage.audit import AuditKeyError
 
-    config, host, data_dir = _site(args)
+    host, config, data_dir = resolve_site(args)
     try:
         result = asyncio.run(run_export(args, config, host, data_dir))
     except (ExportError, MasterKeyError, AuditKeyError) as err:
