@@ -399,6 +399,7 @@ async def purge_while_ingesting(
         "ingest_rate_per_s": rate,
         "purge_s": round(purge_s, 1),
         "purge_windows": (windows + 1) // 2,
+        "slowed_rests": purger.slowed_rests,
         "window_s": window,
         "purged_reads_per_s_while_running": round(count / (purge_s / 2)),
         "held_p50_ms": round(statistics.median(held), 2) if held else None,

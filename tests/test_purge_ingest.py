@@ -8,6 +8,7 @@ behaviour that bounds it, with real SQLite.)
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import sqlite3
 import threading
@@ -16,11 +17,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
-from appliance._lifecycle.retention import Purger
+from appliance._lifecycle.retention import MAX_REST_S, REST_FACTOR, PurgePace, Purger
 from appliance._lifecycle.settings import RetentionSettings
 from appliance._storage import Store
+from appliance._storage.commit_times import CommitTimes
 
 DAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
@@ -187,3 +191,98 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_commit_times_quantile_looks_only_at_the_recent_window() -> None:
+    clock = Ticks()
+    times = CommitTimes(clock)
+    assert times.quantile(0.9) is None
+    for _ in range(50):
+        times.add(0.040)  # a slow spell, long ago
+    clock.now += 10
+    for _ in range(50):
+        times.add(0.001)
+    assert times.quantile(0.9, within=1.0) == 0.001
+    assert times.quantile(0.9) == 0.040  # all kept commits: the slow spell is in them
+
+
+def test_a_purge_rests_longer_while_ingest_commits_are_slow_and_recovers() -> None:
+    clock = Ticks()
+    times = CommitTimes(clock)
+    for _ in range(100):
+        times.add(0.0005)  # ingest before the purge: half a millisecond
+    pace = PurgePace(times)
+    assert pace.rest_after(0.0015) == pytest.approx(REST_FACTOR * 0.0015)
+
+    # The disk falls behind: ingest commits take 30 ms. Each batch's rest doubles, up to the cap.
+    rests = []
+    for _ in range(12):
+        clock.now += 0.1
+        for _ in range(20):
+            times.add(0.030)
+        rests.append(pace.rest_after(0.0015))
+    assert rests[0] > REST_FACTOR * 0.0015
+    assert all(b >= a for a, b in itertools.pairwise(rests))
+    assert rests[-1] == MAX_REST_S
+    assert pace.slowed == 12
+
+    # Commits are fast again: the rest halves back down to the floor.
+    clock.now += 5
+    for _ in range(50):
+        times.add(0.0005)
+    back = [pace.rest_after(0.0015) for _ in range(12)]
+    assert back[0] == MAX_REST_S / 2
+    assert back[-1] == pytest.approx(REST_FACTOR * 0.0015)
+
+
+async def test_the_store_times_ingest_commits_not_background_ones(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        slow = threading.Event()
+
+        def background_op(c: sqlite3.Connection) -> None:
+            slow.wait(0.2)  # a slow purge batch must not count as slow ingest
+
+        await store.write(background_op, background=True)
+        assert store.commit_times.quantile(0.5) is None
+        await asyncio.gather(*(store.add_read(a_read(i)) for i in range(5)))
+        assert store.commit_times.quantile(0.5) is not None
+        assert store.commit_times.quantile(1.0) < 0.2
+    finally:
+        await store.close()
+
+
+async def test_a_purge_backs_off_when_ingest_commits_slow_down_and_still_finishes(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        await asyncio.gather(*(store.add_read(a_read(i)) for i in range(150)))
+        for _ in range(50):
+            await store.write(lambda c: None)  # quick ingest commits before the purge
+        purger = Purger(store, RetentionSettings(read_days=30, image_days=0, batch_rows=10))
+        now = DAY + timedelta(days=40)
+        day = DAY.date().isoformat()
+        purging = asyncio.create_task(purger.purge("read", day, now, "test"))
+
+        def slow_commit(c: sqlite3.Connection) -> None:
+            threading.Event().wait(0.03)  # a disk that is behind: 30 ms ingest commits
+
+        while not purging.done():
+            await store.write(slow_commit)
+        proof = await purging
+        assert purger.slowed_rests > 0
+        assert proof.rows == 150 and proof.key_destroyed
+        assert await store.count_reads() == 0
+    finally:
+        await store.close()

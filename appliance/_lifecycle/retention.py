@@ -37,6 +37,7 @@ from .settings import RetentionSettings
 
 if TYPE_CHECKING:
     from .._storage import Store
+    from .._storage.commit_times import CommitTimes
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Purger:
     def __init__(self, store: Store, settings: RetentionSettings) -> None:
         self.store = store
         self.settings = settings
+        #: batches after which a purge rested longer because ingest commits had slowed
+        self.slowed_rests = 0
 
     # -- what is due -------------------------------------------------------------------------
 
@@ -194,6 +197,7 @@ class Purger:
         # (_storage/checkpoints.py).
         rows = images = 0
         size = min(batch, 100)
+        pace = PurgePace(store.commit_times)
         while True:
 
             def one_batch(c: sqlite3.Connection, n: int = size) -> tuple[int, int, float]:
@@ -210,7 +214,8 @@ class Purger:
             if (deleted_images if klass == IMAGE else deleted_rows) < size:
                 break
             size = _next_size(size, took, batch)
-            await asyncio.sleep(min(max(REST_FACTOR * took, 0.002), 0.5))
+            await asyncio.sleep(pace.rest_after(took))
+        self.slowed_rests += pace.slowed
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -334,6 +339,50 @@ BATCH_TARGET_S = 0.0015
 #: after each batch the purge rests this many times as long as the batch took (the writer's
 #: share the purge takes is at most 1 / (1 + REST_FACTOR))
 REST_FACTOR = 4.0
+
+
+#: which quantile of ingest commit times the pace watches
+QUANTILE = 0.9
+#: ingest commits (QUANTILE over the last RECENT_S) slower than this many times the same
+#: quantile before the purge began mean the disk is not keeping up: the purge rests longer
+SLOW_FACTOR = 2.0
+#: the p90 before the purge is taken as at least this (an idle box's commits are ~0.5 ms, and a
+#: purge should not back off from 1 ms to 2 ms)
+MIN_BASELINE_S = 0.002
+#: how far back "ingest commits now" looks
+RECENT_S = 1.0
+#: the longest rest between two batches while ingest is slow (a 500,000-read day still
+#: finishes: the rest halves again as soon as commits are back to normal)
+MAX_REST_S = 2.0
+
+
+class PurgePace:
+    """How long a purge rests after each batch.
+
+    At least ``REST_FACTOR`` times the batch (the writer's share the purge takes). A batch is
+    ~1.5 ms, but the pages it dirties are written back later, when a checkpoint fsyncs the
+    database, and ingest's own fsyncs then wait behind them: on the 2-core box ingest commits
+    went from p99 4 ms to 17 ms during a purge, and the disk's own slow spells (p99 8-66 ms
+    from one minute to the next) make it worse. So the rest doubles (up to ``MAX_REST_S``)
+    while ingest commits are ``SLOW_FACTOR`` times slower than before the purge, and halves
+    back to the floor once they are not: a purge never adds to a disk that is already behind.
+    """
+
+    def __init__(self, commits: CommitTimes) -> None:
+        self.commits = commits
+        self.baseline = max(commits.quantile(QUANTILE) or 0.0, MIN_BASELINE_S)
+        self.rest = 0.0
+        self.slowed = 0
+
+    def rest_after(self, took: float) -> float:
+        floor = min(max(REST_FACTOR * took, 0.002), 0.5)
+        recent = self.commits.quantile(QUANTILE, within=RECENT_S)
+        if recent is not None and recent > SLOW_FACTOR * self.baseline:
+            self.rest = min(max(2 * self.rest, floor, 0.01), MAX_REST_S)
+            self.slowed += 1
+        else:
+            self.rest = max(floor, self.rest / 2)
+        return self.rest
 
 
 def _next_size(size: int, took: float, limit: int) -> int:

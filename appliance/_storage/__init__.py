@@ -15,6 +15,7 @@ import collections
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, AuditKeyError, AuditWriteError, WallClock, signing_key_path
 from .bolos import BoloRecords
 from .checkpoints import Checkpointer
+from .commit_times import CommitTimes
 from .identity import IdentityRecords
 
 logger = logging.getLogger(__name__)
@@ -127,6 +129,8 @@ class Store:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.writes_committed = 0
+        # How long ingest commits take now: a purge backs off when they slow (issue 5).
+        self.commit_times = CommitTimes()
         self.alerts = AlertRecords(self)
         self.hotlists = HotlistRecords(self)
         self.bolos = BoloRecords(self)
@@ -226,13 +230,17 @@ class Store:
                     deferred.append((item[0], item[1]))
                 else:
                     waiting.append((item[0], item[1]))
+            background = not waiting
             if waiting:
                 batch = [waiting.popleft() for _ in range(min(_BATCH, len(waiting)))]
             elif deferred:
                 batch = [deferred.popleft()]
             else:
                 continue
+            started = time.monotonic()
             results = await loop.run_in_executor(self._writer_thread, self._commit, batch)
+            if not background:
+                self.commit_times.add(time.monotonic() - started)
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():
                     continue
