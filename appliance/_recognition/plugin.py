@@ -138,8 +138,8 @@ class PlatedetSettings(RecognizerSettings):
     ocr_engine: Literal["platerec", "us_ocr", "combined"] = Field(
         # us_ocr: once it reads 3 views per plate with a per-state format prior, adding
         # platerec no longer helps and costs ~50 ms of CPU per plate. Dev photos, top-1 exact
-        # (benchmarks/accuracy.py): us_ocr 75.2 %, combined 73.4 %, platerec 33.9 % with the
-        # 512 px CPU detector; 76.1 / 73.4 / 32.1 % on the platedet FP16 detector's boxes.
+        # (benchmarks/accuracy.py, 512 px CPU detector): us_ocr 78.9 %, combined 76.1 %,
+        # platerec 33.9 % with the session-4 model (75.2 / 73.4 / 33.9 % with the one before).
         default="us_ocr",
         title="OCR engine",
         description=(
