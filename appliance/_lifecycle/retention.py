@@ -365,7 +365,7 @@ class PurgePace:
     went from p99 4 ms to 17 ms during a purge, and the disk's own slow spells (p99 8-66 ms
     from one minute to the next) make it worse. So the rest doubles (up to ``MAX_REST_S``)
     while ingest commits are ``SLOW_FACTOR`` times slower than before the purge, and halves
-    back to the floor once they are not: a purge never adds to a disk that is already behind.
+    back to the floor once they are not: a purge backs off from a disk that is already behind.
     """
 
     def __init__(self, commits: CommitTimes) -> None:
