@@ -12,6 +12,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -169,17 +170,31 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
                 "INSERT INTO meta (key, value) VALUES (?, ?)", (f"filler{n}", os.urandom(8000))
             )
 
+        checkpointer = store.checkpointer
+
+        async def checkpointer_ran(after: int) -> None:
+            # Waits for the thread rather than sleeping a guessed time: on a loaded CI machine
+            # a fixed sleep let it fall 1,000 commits behind, and the test then measured the
+            # scheduler, not the checkpointer.
+            deadline = time.monotonic() + 30
+            while checkpointer.checkpoints <= after:
+                assert time.monotonic() < deadline, "the checkpoint thread never ran"
+                await asyncio.sleep(0.01)
+
         # 2,000 commits of ~3 WAL pages: a WAL that never started over would reach ~24 MB.
-        largest = 0
+        largest, since, seen = 0, 0, checkpointer.checkpoints
         for n in range(2000):
             await store.write(lambda c, n=n: fill(c, n))
+            since += 1
             if n % 100 == 99:
                 largest = max(largest, wal.stat().st_size)
-                await asyncio.sleep(0.05)  # lets the checkpoint thread look
-        assert store.checkpointer.checkpoints >= 2
-        # The checkpoint thread copied the pages back (the writer's tail pass the last frames
-        # when the thread could not catch up), and the WAL started over instead of growing
-        # with every commit.
+                if since >= checkpointer.every:
+                    await checkpointer_ran(seen)
+                    since, seen = 0, checkpointer.checkpoints
+        assert checkpointer.checkpoints >= 5
+        # The checkpoint thread copied the pages back, and the WAL started over instead of
+        # growing with every commit: it stays near the ~350 commits (~4 MB) between two
+        # checkpoints, far from the 24 MB of one that never restarts.
         assert largest < 12_000_000
     finally:
         await store.close()
