@@ -25,6 +25,7 @@ from appliance._crypto import FieldCipher
 from appliance._lifecycle.retention import MAX_REST_S, REST_FACTOR, PurgePace, Purger
 from appliance._lifecycle.settings import RetentionSettings
 from appliance._storage import Store
+from appliance._storage.checkpoints import Checkpointer
 from appliance._storage.commit_times import CommitTimes
 
 DAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -206,6 +207,62 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_only_for_a_big_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Steady ingest: frames keep coming while every checkpoint runs, so it never catches up and
+    # the WAL cannot start over by itself. Modelled here by a thread that copies nothing and
+    # counts the frames committed since the writer's last tail pass (a commit here is ~4).
+    store = await open_store(tmp_path)
+    wal = tmp_path / "alprbox.db-wal"
+    checkpointer = store.checkpointer
+    bound = 1200  # frames; ~5 MB, so the test sees a few of them
+    checkpointer.tail_min_frames = bound
+    since_tail = {"passes": 0, "commits": 0}
+
+    def never_caught_up(conn: sqlite3.Connection) -> tuple[bool, int]:
+        if checkpointer.tail_passes != since_tail["passes"]:
+            since_tail.update(passes=checkpointer.tail_passes, commits=store.writes_committed)
+        return False, 4 * (store.writes_committed - since_tail["commits"])
+
+    monkeypatch.setattr(checkpointer, "_catch_up", never_caught_up)
+    try:
+
+        def fill(c: sqlite3.Connection, n: int) -> None:
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", (f"filler{n}", os.urandom(8000))
+            )
+
+        passes_before_bound = None
+        largest = 0
+        for n in range(1500):
+            await store.write(lambda c, n=n: fill(c, n))
+            if n % 100 == 99:
+                largest = max(largest, wal.stat().st_size)
+                seen = checkpointer.checkpoints
+                store.checkpointer.request()
+                deadline = time.monotonic() + 30
+                while checkpointer.checkpoints == seen:
+                    assert time.monotonic() < deadline, "the checkpoint thread never ran"
+                    await asyncio.sleep(0.01)
+                if n == 199:  # ~800 frames: under the bound, the writer has not paid yet
+                    await store.write(lambda c: None)
+                    passes_before_bound = checkpointer.tail_passes
+        assert passes_before_bound == 0
+        # Past the bound the writer copied the last frames, and the WAL started over.
+        assert checkpointer.tail_passes >= 1
+        assert largest < 3 * bound * 4200
+    finally:
+        await store.close()
+
+
+def test_a_tail_pass_is_wanted_only_when_the_thread_fell_behind_a_big_wal() -> None:
+    checkpointer = Checkpointer(Path("unused.db"), lambda: 0, tail_min_frames=4000)
+    assert not checkpointer.wants_tail_pass(caught_up=True, frames=9000)
+    assert not checkpointer.wants_tail_pass(caught_up=False, frames=3999)
+    assert checkpointer.wants_tail_pass(caught_up=False, frames=4000)
 
 
 class Ticks:

@@ -70,7 +70,7 @@ class ReadRecords:
         return self._store.cipher
 
     async def add(self, read: PlateRead) -> None:
-        """Store a read and its images; returns once committed (segments fsynced first)."""
+        """Store a read and its images; returns once committed (see segments.py on durability)."""
         first_seen = utc(read.first_seen)
         day = first_seen[:10]
         associated = read_ad(read.id, read.camera, first_seen)

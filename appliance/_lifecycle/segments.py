@@ -7,9 +7,19 @@ files, and every image in a file is encrypted under that class and day's key, so
 deleted file is unreadable once the key is destroyed.
 
 Durability: images are appended by the store's single writer while it builds a transaction, and
-every file touched is fsynced *before* the transaction commits, so a committed row never points
-past the end of its file, and a write is still acknowledged only after commit. Bytes appended by a
-transaction that then rolled back are unreferenced garbage (ciphertext) inside the file.
+the write is acknowledged once the transaction commits. A kill -9 loses nothing acknowledged:
+the appended bytes are in the page cache, like the WAL frames of the commit. Against a power
+cut, the rows themselves are only as durable as ``synchronous = NORMAL`` makes them (the WAL is
+fsynced by checkpoints, not by each commit), and the segment files get the same treatment: every
+file appended to is fsynced by the checkpoint thread before each checkpoint, when a segment is
+closed, and when the store closes, never inside an ingest commit. An fsync per commit cost each
+ingest write a trip to the disk, and the tail of those fsyncs, behind a purge's checkpoints, was
+most of the ingest latency tail during a purge (issue 5, benchmarks/storage.py).
+
+So a power cut can leave a row whose image bytes never reached the disk. :meth:`SegmentFiles.
+drop_missing` finds those when the store opens (rows pointing past the end of their file), drops
+the image rows and reports them; the read itself is kept. Bytes appended by a transaction that
+then rolled back are unreferenced garbage (ciphertext) inside the file.
 
 The ``segments`` table is the outbox the replication side ships from: a segment is ``open`` while
 it can grow, ``closing`` once its day is over or it is full (no longer written), ``closed`` once
@@ -109,11 +119,44 @@ class SegmentFiles:
         return seg
 
     def sync(self) -> None:
-        """fsync every segment appended to since the last call (before the commit)."""
+        """fsync every segment appended to since the last call (the checkpoint thread, before
+        each checkpoint). The lock is held only to duplicate the descriptors: the writer keeps
+        appending while the disk catches up, and a segment closed meanwhile is still fsynced
+        through its duplicate."""
         with self._lock:
-            for fd in self._dirty:
-                os.fsync(fd)
+            fds = [os.dup(fd) for fd in self._dirty]
             self._dirty.clear()
+        try:
+            for fd in fds:
+                os.fsync(fd)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def drop_missing(self, conn: sqlite3.Connection) -> list[tuple[str, str]]:
+        """Image rows of segments still written to (open or closing) that point past the end of
+        their file, as a power cut can leave them: delete those rows and return their (read id,
+        kind). The reads stay; only images that never reached the disk are gone. Runs on the
+        writer when the store opens, before anything is appended."""
+        lost: list[tuple[str, str]] = []
+        for name, klass, day in conn.execute(
+            "SELECT name, class, day FROM segments WHERE state IN ('open', 'closing')"
+        ).fetchall():
+            try:
+                size = (self.folder / name).stat().st_size
+            except FileNotFoundError:
+                size = 0
+            rows = conn.execute(
+                "SELECT read_id, kind FROM images WHERE class = ? AND day = ? AND segment = ?"
+                " AND offset + length > ?",
+                (klass, day, name, size),
+            ).fetchall()
+            for read_id, kind in rows:
+                conn.execute(
+                    "DELETE FROM images WHERE read_id = ? AND kind = ?", (read_id, kind)
+                )
+                lost.append((read_id, kind))
+        return lost
 
     def close_before(self, conn: sqlite3.Connection, day: str) -> list[str]:
         """Close the open segments of days before ``day`` (their day is over): outbox them."""

@@ -139,7 +139,11 @@ class Store:
         self.read_records = ReadRecords(self)
         self.segments = SegmentFiles(path.parent / SEGMENT_DIR)
         # WAL checkpoints run on their own thread, not inside an ingest commit (issue 5).
-        self.checkpointer = Checkpointer(path, lambda: self.writes_committed)
+        self.checkpointer = Checkpointer(
+            path, lambda: self.writes_committed, before=self.segments.sync
+        )
+        #: (read id, kind) of images a power cut lost before they reached the disk
+        self.images_lost: list[tuple[str, str]] = []
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -163,6 +167,10 @@ class Store:
             except Exception:
                 conn.close()
                 raise
+            # Before anything is appended: rows whose image never reached the disk.
+            conn.execute("BEGIN IMMEDIATE")
+            self.images_lost = self.segments.drop_missing(conn)
+            conn.execute("COMMIT")
             self._write_conn = conn
 
         await loop.run_in_executor(self._writer_thread, setup)
@@ -171,6 +179,26 @@ class Store:
         )
         self._writer = asyncio.create_task(self._write_loop(), name="store-writer")
         self.checkpointer.start()
+        if self.images_lost:
+            await self._report_images_lost()
+
+    async def _report_images_lost(self) -> None:
+        reads = sorted({read_id for read_id, _ in self.images_lost})
+        logger.warning(
+            "Store %s: %d image(s) of %d read(s) never reached the disk (a power cut before"
+            " their checkpoint); the reads are kept without them",
+            self.path,
+            len(self.images_lost),
+            len(reads),
+        )
+        try:
+            await self.record_event(
+                "storage.images_lost",
+                "system",
+                {"images": len(self.images_lost), "reads": reads[:1000]},
+            )
+        except AuditWriteError as err:  # the warning above still says it; the box reads on
+            logger.error("Store %s: could not audit the lost images: %s", self.path, err)
 
     async def close(self) -> None:
         """Commit everything queued, then close. Acknowledged writes are never lost."""
@@ -272,8 +300,8 @@ class Store:
                     conn.execute("ROLLBACK TO op")
                     conn.execute("RELEASE op")
                     results.append((False, err))
-            # Images appended to segment files reach the disk before the rows naming them.
-            self.segments.sync()
+            # No fsync here: segment files reach the disk with the checkpoints, like the WAL
+            # (see _lifecycle/segments.py).
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as err:
             # The commit itself failed (disk full, I/O error): nothing in the batch is stored,

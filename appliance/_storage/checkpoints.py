@@ -16,10 +16,17 @@ So the store's writer connection has auto-checkpoints off, and this class does t
 2. Frames committed while it ran are still only in the WAL, and SQLite restarts the WAL from its
    start only when every frame has been copied. So the thread checkpoints again, a few times,
    until a pass finds nothing new; the writer's next transaction then starts the WAL over. Only
-   when the writer never lets it catch up does the thread ask the writer for a *tail pass*
-   (:meth:`take_tail_pass`): a passive checkpoint on the writer's connection, between
-   transactions and when no write is waiting (or after a few dozen busy commits). A tail pass
-   costs the writer an fsync (~10 ms measured), which is why it is the fallback.
+   when the writer never lets it catch up, and the WAL has grown past ``TAIL_MIN_FRAMES``, does
+   the thread ask the writer for a *tail pass* (:meth:`take_tail_pass`): a passive checkpoint
+   on the writer's connection, between transactions and when no write is waiting (or after a
+   few dozen busy commits). A tail pass costs the writer an fsync (~10 ms idle, several times
+   that behind a purge's writes), which is why it is the fallback: under steady ingest the
+   thread never quite catches up, and a tail pass after every checkpoint put one fsync per
+   ~250 commits into the ingest tail (benchmarks/storage.py, purge phase). A WAL of a few
+   thousand frames costs nothing but disk space until it starts over.
+3. Before each checkpoint the thread fsyncs the segment files appended to since the last one
+   (``before``): images reach the disk with the rows' checkpoint, not inside each commit (see
+   _lifecycle/segments.py).
 
 With litestream replicating the database, these are the same passive checkpoints SQLite's
 auto-checkpoint ran before (litestream runs its own as well); nothing here truncates or restarts
@@ -49,6 +56,9 @@ MAX_INTERVAL_SECONDS = 30.0
 TAIL_DEFER_COMMITS = 32
 #: passive checkpoints the thread runs in a row to catch up with the writer
 CATCH_UP_PASSES = 4
+#: WAL frames (pages, ~4 KB) left behind by the thread before the writer runs a tail pass
+#: (~16 MB of WAL)
+TAIL_MIN_FRAMES = 4000
 
 
 class Checkpointer:
@@ -61,10 +71,18 @@ class Checkpointer:
     """
 
     def __init__(
-        self, db_path: Path, commits: Callable[[], int], every: int = DEFAULT_COMMITS
+        self,
+        db_path: Path,
+        commits: Callable[[], int],
+        every: int = DEFAULT_COMMITS,
+        *,
+        before: Callable[[], None] | None = None,
+        tail_min_frames: int = TAIL_MIN_FRAMES,
     ) -> None:
         self.db_path = db_path
         self.every = every
+        self.tail_min_frames = tail_min_frames
+        self._before = before
         self.checkpoints = 0
         self.tail_passes = 0
         self.last_error: str | None = None
@@ -136,34 +154,42 @@ class Checkpointer:
                 self._now.clear()
                 done_at, last = self._commits(), time.monotonic()
                 try:
-                    caught_up = self._catch_up(conn)
-                except sqlite3.Error as err:
+                    if self._before is not None:
+                        self._before()
+                    caught_up, frames = self._catch_up(conn)
+                except (sqlite3.Error, OSError) as err:
                     self._note(err)
                     continue
                 self.checkpoints += 1
                 self.last_error = None
-                if not caught_up:
-                    # Frames kept coming while it ran: the writer copies the last few between
-                    # two transactions, so the WAL can start over.
+                if self.wants_tail_pass(caught_up, frames):
                     self._tail_wanted.set()
         finally:
             conn.close()
 
+    def wants_tail_pass(self, caught_up: bool, frames: int) -> bool:
+        """After a checkpoint: frames kept coming while it ran, and so many are in the WAL now
+        that the writer should copy the last few between two transactions, so the WAL can
+        start over. Below the bound the next checkpoint tries again, off the writer."""
+        return not caught_up and frames >= self.tail_min_frames
+
     @staticmethod
-    def _catch_up(conn: sqlite3.Connection) -> bool:
-        """Passive checkpoints until one finds nothing new to copy (True), at most
-        ``CATCH_UP_PASSES``. The first copies the bulk; the next ones copy what was committed
-        meanwhile, a few frames each. Once every frame is copied, the writer's next
-        transaction starts the WAL over by itself, and no tail pass is needed."""
+    def _catch_up(conn: sqlite3.Connection) -> tuple[bool, int]:
+        """Passive checkpoints until one finds nothing new to copy, at most
+        ``CATCH_UP_PASSES``; returns (caught up, frames in the WAL). The first copies the bulk;
+        the next ones copy what was committed meanwhile, a few frames each. Once every frame is
+        copied, the writer's next transaction starts the WAL over by itself, and no tail pass
+        is needed."""
         previous = -1
+        frames = 0
         for _ in range(CATCH_UP_PASSES):
             _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             if frames == copied and frames == previous:
-                return True
+                return True, frames
             previous = frames
-        return False
+        return False, frames
 
-    def _note(self, err: sqlite3.Error) -> None:
+    def _note(self, err: sqlite3.Error | OSError) -> None:
         message = f"{type(err).__name__}: {err}"
         if message != self.last_error:
             logger.warning("Checkpoint of %s failed: %s", self.db_path.name, message)
