@@ -228,10 +228,18 @@ async def test_images_a_power_cut_lost_are_reported_and_the_reads_kept(
         store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
     try:
         last = reads[-1]
-        assert store.images_lost == [(last.id, "vehicle")]
-        assert "1 image(s) of 1 read(s) never reached the disk" in caplog.text
+        [lost] = store.images_lost
+        assert (lost.segment, lost.reason, lost.images) == (
+            segment.name,
+            "cut short",
+            [(last.id, "vehicle")],
+        )
+        assert "1 image(s) of 1 read(s) are not in segment" in caplog.text
+        assert "a power cut" in caplog.text
         events = await store.events(10, kind="storage.images_lost")
-        assert [e["detail"] for e in events] == [{"images": 1, "reads": [last.id]}]
+        assert [e["detail"] for e in events] == [
+            {"segment": segment.name, "reason": "cut short", "images": 1, "reads": [last.id]}
+        ]
         # Every read is still there, and every image that did reach the disk.
         assert await store.count_reads() == 5
         assert [len(await store.find_plate(r.text)) for r in reads] == [1] * 5
@@ -251,5 +259,33 @@ async def test_images_a_power_cut_lost_are_reported_and_the_reads_kept(
     try:
         assert store.images_lost == []
         assert len(await store.events(10, kind="storage.images_lost")) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_restored_copy_without_its_open_segment_says_so_and_appends_afresh(
+    tmp_path: Path, master: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A replica restored on a new box carries closed segments only: today's open one is not
+    # there. Its rows must not point into the file the new box starts under the same name.
+    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    reads = [a_read(f"RST{n:04d}", T0 + timedelta(seconds=n)) for n in range(3)]
+    for read in reads:
+        await store.add_read(read)
+    await store.close()
+    (tmp_path / "segments" / "image-2026-05-01-000.seg").unlink()
+
+    with caplog.at_level(logging.WARNING):
+        store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
+    try:
+        [lost] = store.images_lost
+        assert lost.reason == "missing" and len(lost.images) == 6
+        assert "restored before the segment shipped" in caplog.text
+        assert await store.count_reads() == 3
+        assert [await store.get_crop(r.id) for r in reads] == [None, None, None]
+        later = a_read("RST0099", T0 + timedelta(minutes=5))
+        await store.add_read(later)
+        assert await store.get_crop(later.id) == later.crop_jpeg
+        assert [await store.get_crop(r.id) for r in reads] == [None, None, None]
     finally:
         await store.close()

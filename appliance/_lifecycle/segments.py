@@ -17,8 +17,9 @@ ingest write a trip to the disk, and the tail of those fsyncs, behind a purge's 
 most of the ingest latency tail during a purge (issue 5, benchmarks/storage.py).
 
 So a power cut can leave a row whose image bytes never reached the disk. :meth:`SegmentFiles.
-drop_missing` finds those when the store opens (rows pointing past the end of their file), drops
-the image rows and reports them; the read itself is kept. Bytes appended by a transaction that
+drop_missing` finds those when the store opens (rows pointing past the end of their file, or
+at a file a restored replica does not have), drops the image rows and reports them; the read
+itself is kept. Bytes appended by a transaction that
 then rolled back are unreferenced garbage (ciphertext) inside the file.
 
 The ``segments`` table is the outbox the replication side ships from: a segment is ``open`` while
@@ -53,6 +54,15 @@ class _Open:
     name: str
     fd: int
     size: int
+
+
+@dataclass
+class LostImages:
+    """Images a segment file does not hold although rows point at them."""
+
+    segment: str
+    reason: str  # "cut short" (a power cut) | "missing" (a replica restored before shipping)
+    images: list[tuple[str, str]]  # (read id, kind)
 
 
 def _now() -> str:
@@ -133,29 +143,32 @@ class SegmentFiles:
             for fd in fds:
                 os.close(fd)
 
-    def drop_missing(self, conn: sqlite3.Connection) -> list[tuple[str, str]]:
-        """Image rows of segments still written to (open or closing) that point past the end of
-        their file, as a power cut can leave them: delete those rows and return their (read id,
-        kind). The reads stay; only images that never reached the disk are gone. Runs on the
-        writer when the store opens, before anything is appended."""
-        lost: list[tuple[str, str]] = []
+    def drop_missing(self, conn: sqlite3.Connection) -> list[LostImages]:
+        """Image rows of segments still written to (open or closing) whose bytes are not in
+        their file: delete those rows and say which they were. A power cut leaves a file
+        shorter than its rows (``cut short``); a restored replica lacks the files of segments
+        that were not shipped yet (``missing``). Either way the images are not on this disk,
+        and the next append would reuse those offsets, so the rows go; the reads stay. Runs on
+        the writer when the store opens, before anything is appended."""
+        lost: list[LostImages] = []
         for name, klass, day in conn.execute(
             "SELECT name, class, day FROM segments WHERE state IN ('open', 'closing')"
         ).fetchall():
-            try:
-                size = (self.folder / name).stat().st_size
-            except FileNotFoundError:
-                size = 0
+            path = self.folder / name
+            size = path.stat().st_size if path.exists() else 0
             rows = conn.execute(
                 "SELECT read_id, kind FROM images WHERE class = ? AND day = ? AND segment = ?"
                 " AND offset + length > ?",
                 (klass, day, name, size),
             ).fetchall()
+            if not rows:
+                continue
             for read_id, kind in rows:
                 conn.execute(
                     "DELETE FROM images WHERE read_id = ? AND kind = ?", (read_id, kind)
                 )
-                lost.append((read_id, kind))
+            reason = "cut short" if path.exists() else "missing"
+            lost.append(LostImages(name, reason, [(r, k) for r, k in rows]))
         return lost
 
     def close_before(self, conn: sqlite3.Connection, day: str) -> list[str]:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from .._crypto import FieldCipher
 from .._lifecycle.bind import bind_keyring
 from .._lifecycle.records import ReadRecords
-from .._lifecycle.segments import SEGMENT_DIR, SegmentFiles
+from .._lifecycle.segments import SEGMENT_DIR, LostImages, SegmentFiles
 from ..models import PlateRead
 from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, AuditKeyError, AuditWriteError, WallClock, signing_key_path
@@ -142,8 +142,8 @@ class Store:
         self.checkpointer = Checkpointer(
             path, lambda: self.writes_committed, before=self.segments.sync
         )
-        #: (read id, kind) of images a power cut lost before they reached the disk
-        self.images_lost: list[tuple[str, str]] = []
+        #: images found missing from their segment files when the store opened
+        self.images_lost: list[LostImages] = []
 
     @classmethod
     async def open(cls, path: Path, cipher: FieldCipher) -> Store:
@@ -183,22 +183,36 @@ class Store:
             await self._report_images_lost()
 
     async def _report_images_lost(self) -> None:
-        reads = sorted({read_id for read_id, _ in self.images_lost})
-        logger.warning(
-            "Store %s: %d image(s) of %d read(s) never reached the disk (a power cut before"
-            " their checkpoint); the reads are kept without them",
-            self.path,
-            len(self.images_lost),
-            len(reads),
-        )
-        try:
-            await self.record_event(
-                "storage.images_lost",
-                "system",
-                {"images": len(self.images_lost), "reads": reads[:1000]},
+        for lost in self.images_lost:
+            reads = sorted({read_id for read_id, _ in lost.images})
+            why = (
+                "a power cut before their checkpoint"
+                if lost.reason == "cut short"
+                else "the file is not here: a replica restored before the segment shipped?"
             )
-        except AuditWriteError as err:  # the warning above still says it; the box reads on
-            logger.error("Store %s: could not audit the lost images: %s", self.path, err)
+            logger.warning(
+                "Store %s: %d image(s) of %d read(s) are not in segment %s (%s, %s); the"
+                " reads are kept without them",
+                self.path,
+                len(lost.images),
+                len(reads),
+                lost.segment,
+                lost.reason,
+                why,
+            )
+            try:
+                await self.record_event(
+                    "storage.images_lost",
+                    "system",
+                    {
+                        "segment": lost.segment,
+                        "reason": lost.reason,
+                        "images": len(lost.images),
+                        "reads": reads[:1000],
+                    },
+                )
+            except AuditWriteError as err:  # the warning above still says it; reading goes on
+                logger.error("Store %s: could not audit the lost images: %s", self.path, err)
 
     async def close(self) -> None:
         """Commit everything queued, then close. Acknowledged writes are never lost."""
