@@ -258,6 +258,19 @@ async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_onl
         await store.close()
 
 
+async def test_temporary_tables_and_statement_journals_never_touch_the_disk(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        # 2 = MEMORY: a purge batch's temporary b-tree and statement journal are not files the
+        # writer creates, unlinks and evicts (and no temporary file holds the box's data).
+        assert await store.write(lambda c: c.execute("PRAGMA temp_store").fetchone()[0]) == 2
+        assert await store.query(lambda c: c.execute("PRAGMA temp_store").fetchone()[0]) == 2
+    finally:
+        await store.close()
+
+
 def test_a_tail_pass_is_wanted_only_when_the_thread_fell_behind_a_big_wal() -> None:
     checkpointer = Checkpointer(Path("unused.db"), lambda: 0, tail_min_frames=4000)
     assert not checkpointer.wants_tail_pass(caught_up=True, frames=9000)
