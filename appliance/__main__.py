@@ -236,7 +236,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             print(json.dumps({"image": str(path), "error": "not a readable image"}))
             continue
         try:
-            detections = recognizer.recognize(image)
+            detections = recognizer.recognize_still(image)  # a photo: no next frame
         except ValueError as err:  # an image the recognizer refuses: say so, go on
             failures += 1
             print(json.dumps({"image": str(path), "error": str(err)}))

@@ -315,6 +315,12 @@ class Recognizer:
         """Return the plates in a BGR image, boxes in its own pixel coordinates."""
         raise NotImplementedError
 
+    def recognize_still(self, image: Image) -> list[PlateDetection]:
+        """The plates in a single photo (``alprbox recognize``), which has no next frame: a
+        recognizer may look harder here than in a camera stream, where a plate missed in one
+        frame is usually read a few frames later, closer. The default is :meth:`recognize`."""
+        return self.recognize(image)
+
     def stage_seconds(self) -> dict[str, float]:
         """CPU seconds spent per stage so far (e.g. ``{"detect": .., "ocr": ..}``), for metrics."""
         return {}

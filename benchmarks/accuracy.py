@@ -81,7 +81,7 @@ def run_engine(engine: str, args: argparse.Namespace, truths: list[Any]) -> dict
         if image is None:
             raise SystemExit(f"cannot read {args.data / name}")
         start = time.process_time()
-        detections = recognizer.recognize(image)
+        detections = recognizer.recognize_still(image)  # photos, as `alprbox recognize` reads them
         cpu_ms.append((time.process_time() - start) * 1000)
         hit = max(((iou(d.box, gt_box), d) for d in detections), key=lambda s: s[0], default=None)
         text, candidates, box = "", [], None

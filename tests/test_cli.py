@@ -67,6 +67,16 @@ def test_recognize_prints_one_json_line_per_image(tmp_path: Path) -> None:
     assert result.returncode == 1  # one image could not be read
 
 
+def test_recognize_gives_a_photo_a_second_look_for_a_small_plate() -> None:
+    # The detector's usual 512 px pass finds nothing in this photo; a photo has no next frame,
+    # so the command looks again at 1280 px and reads the distant plate.
+    photo = DATA / "wts-lg-000154.jpg"
+    result = alprbox("recognize", str(photo), "--json")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    assert "1366026" in [p["text"] for p in json.loads(line)["plates"]]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

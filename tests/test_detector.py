@@ -21,6 +21,7 @@ from appliance._recognition import plugin
 from appliance._recognition.detector import Box, PlateDetector
 from appliance._recognition.plugin import PlatedetRecognizer, PlatedetSettings
 from appliance.base import PluginContext, SystemClock
+from appliance.models import PlateDetection
 
 DATA = Path(__file__).parent / "data"
 
@@ -98,6 +99,35 @@ def test_finds_the_plate_at_the_default_size(name: str) -> None:
 def test_a_frame_without_plates_gives_none() -> None:
     blank = np.full((720, 1280, 3), 128, np.uint8)
     assert detector(plugin.DETECTOR_MODEL, side=512).detect(blank) == []
+
+
+def test_a_small_plate_the_usual_size_misses_is_found_by_the_retry(tmp_path: Path) -> None:
+    # A dev photo (OpenALPR's wts-lg-000154): a 95x47 px plate in a 1280x720 frame, which the
+    # detector does not find at its usual 512 px input.
+    frame = cv2.imread(str(DATA / "wts-lg-000154.jpg"))
+    usual = detector(plugin.DETECTOR_MODEL, side=PlatedetSettings().detector_size)
+    assert usual.detect(frame) == []
+
+    def recognizer(**options: str) -> PlatedetRecognizer:
+        settings = PlatedetSettings(ocr_engine="us_ocr", **options)
+        context = PluginContext(logging.getLogger("t"), tmp_path, SystemClock())
+        r = PlatedetRecognizer(settings, context)
+        r.load()
+        return r
+
+    def reads_the_plate(plates: list[PlateDetection]) -> bool:
+        found = [Box(x, y, x + w, y + h, 1.0) for x, y, w, h in (p.box for p in plates)]
+        right = [p.text for p, b in zip(plates, found, strict=True)
+                 if iou(b, plate_box("wts-lg-000154")) > 0.5]  # fmt: skip
+        return right == ["1366026"]
+
+    default = recognizer()
+    # A photo has no next frame: it gets the second look, at 1280.
+    assert reads_the_plate(default.recognize_still(frame))
+    # A camera frame does not (by default): the car is read frames later, closer.
+    assert default.recognize(frame) == []
+    assert reads_the_plate(recognizer(detector_retry="always").recognize(frame))
+    assert recognizer(detector_retry="never").recognize_still(frame) == []
 
 
 def test_the_bundled_detector_needs_no_platedet_package(

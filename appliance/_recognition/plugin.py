@@ -96,6 +96,30 @@ class PlatedetSettings(RecognizerSettings):
             "Smaller is cheaper and misses more small plates; OCR always reads the full frame."
         ),
     )
+    detector_retry: Literal["stills", "always", "never"] = Field(
+        default="stills",
+        title="Detector retry",
+        description=(
+            "When the detector finds no plate at its input size in a frame larger than that, "
+            "look once more at the retry size: for single photos (alprbox recognize), for "
+            "camera frames too, or never. In a stream the plate is usually read a few frames "
+            "later, closer; the retry on every empty moving frame doubled the recognition CPU "
+            "of the demo clip and read nothing more."
+        ),
+    )
+    detector_retry_size: int = Field(
+        # 1280: of the 4 dev photos without a plate found at 512 (or 640, 960, any threshold
+        # down to 0.15), a pass at 1280 found 2, and both read right (issue 3, session 5).
+        default=1280,
+        ge=128,
+        le=1920,
+        multiple_of=32,
+        title="Detector retry size",
+        description=(
+            "Longer side, in pixels, of the detector's second look (a multiple of 32; about "
+            "6x the CPU of a 512 pass)."
+        ),
+    )
     max_plates: int = Field(
         default=6,
         ge=1,
@@ -139,7 +163,8 @@ class PlatedetSettings(RecognizerSettings):
         # us_ocr: once it reads 3 views per plate with a per-state format prior, adding
         # platerec no longer helps and costs ~50 ms of CPU per plate. Dev photos, top-1 exact
         # (benchmarks/accuracy.py, 512 px CPU detector): us_ocr 78.9 %, combined 76.1 %,
-        # platerec 33.9 % with the session-4 model (75.2 / 73.4 / 33.9 % with the one before).
+        # platerec 33.9 % with the session-4 model (75.2 / 73.4 / 33.9 % with the one before);
+        # with the detector's retry for stills (session 5): 80.7 / 78.0 / 35.8 %.
         default="us_ocr",
         title="OCR engine",
         description=(
@@ -202,6 +227,8 @@ class PlatedetRecognizer(Recognizer):
         super().__init__(settings, context)
         self.options = settings
         self.detector: PlateDetector | None = None
+        #: the same model at ``detector_retry_size``, for frames the first pass found nothing in
+        self.retry_detector: PlateDetector | None = None
         self.reader: PlateReader | None = None
         self.us_reader: CtcPlateReader | None = None
         self.state_classifier: StateClassifier | None = None
@@ -243,6 +270,17 @@ class PlatedetRecognizer(Recognizer):
                 max_detections=settings.max_plates,
                 input_side=settings.detector_size,
             )
+            # (a model with a fixed input size would only repeat the first pass)
+            dynamic = self.detector.fixed_size is None
+            larger = settings.detector_retry_size > settings.detector_size
+            if dynamic and larger and settings.detector_retry != "never":
+                self.retry_detector = PlateDetector(
+                    detector,
+                    confidence=settings.detector_confidence,
+                    iou=settings.detector_iou,
+                    max_detections=settings.max_plates,
+                    input_side=settings.detector_retry_size,
+                )
         except (OSError, ValueError, KeyError) as err:
             raise PluginConfigError(f"recognizer 'platedet': unusable model files: {err}") from err
         logger.info(
@@ -254,11 +292,22 @@ class PlatedetRecognizer(Recognizer):
         )
 
     def recognize(self, image: Image) -> list[PlateDetection]:
+        return self._recognize(image, retry=self.options.detector_retry == "always")
+
+    def recognize_still(self, image: Image) -> list[PlateDetection]:
+        return self._recognize(image, retry=True)
+
+    def _recognize(self, image: Image, *, retry: bool) -> list[PlateDetection]:
         if self.detector is None or (self.reader is None and self.us_reader is None):
             raise RuntimeError("PlatedetRecognizer.recognize() called before load()")
         frame = _as_bgr(image)
         with self._stage("detect"):
             boxes = self.detector.detect(frame)
+            # A plate too small for the detector's usual input (a distant car): one more look
+            # with more of the frame's pixels, only when there is more to see.
+            more_to_see = max(frame.shape[:2]) > self.options.detector_size
+            if retry and not boxes and self.retry_detector is not None and more_to_see:
+                boxes = self.retry_detector.detect(frame)
         detections = []
         with self._stage("ocr"):
             for box in boxes:
