@@ -210,14 +210,22 @@ async def test_images_reach_the_disk_with_the_checkpoint_not_inside_the_commit(
         await store.close()
 
 
-async def test_images_a_power_cut_lost_are_reported_and_the_reads_kept(
-    tmp_path: Path, master: bytes, caplog: pytest.LogCaptureFixture
-) -> None:
+async def stored_and_closed(
+    tmp_path: Path, master: bytes, prefix: str, count: int
+) -> list[PlateRead]:
+    """``count`` reads with images, stored a second apart; the store closed again."""
     store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
-    reads = [a_read(f"CUT{n:04d}", T0 + timedelta(seconds=n)) for n in range(5)]
+    reads = [a_read(f"{prefix}{n:04d}", T0 + timedelta(seconds=n)) for n in range(count)]
     for read in reads:
         await store.add_read(read)
     await store.close()
+    return reads
+
+
+async def test_images_a_power_cut_lost_are_reported_and_the_reads_kept(
+    tmp_path: Path, master: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    reads = await stored_and_closed(tmp_path, master, "CUT", 5)
     # What a power cut can leave: the rows of the last read reached the disk, the tail of its
     # image bytes did not (the segment is fsynced with checkpoints, not with each commit).
     segment = tmp_path / "segments" / "image-2026-05-01-000.seg"
@@ -268,11 +276,7 @@ async def test_a_restored_copy_without_its_open_segment_says_so_and_appends_afre
 ) -> None:
     # A replica restored on a new box carries closed segments only: today's open one is not
     # there. Its rows must not point into the file the new box starts under the same name.
-    store = await Store.open(tmp_path / "alprbox.db", FieldCipher(master))
-    reads = [a_read(f"RST{n:04d}", T0 + timedelta(seconds=n)) for n in range(3)]
-    for read in reads:
-        await store.add_read(read)
-    await store.close()
+    reads = await stored_and_closed(tmp_path, master, "RST", 3)
     (tmp_path / "segments" / "image-2026-05-01-000.seg").unlink()
 
     with caplog.at_level(logging.WARNING):

@@ -263,24 +263,21 @@ class PlatedetRecognizer(Recognizer):
                 self.state_classifier = StateClassifier(
                     _session(_bundled(US_STATE_MODEL), settings.provider, 1)
                 )
-            self.detector = PlateDetector(
-                detector,
-                confidence=settings.detector_confidence,
-                iou=settings.detector_iou,
-                max_detections=settings.max_plates,
-                input_side=settings.detector_size,
-            )
-            # (a model with a fixed input size would only repeat the first pass)
-            dynamic = self.detector.fixed_size is None
-            larger = settings.detector_retry_size > settings.detector_size
-            if dynamic and larger and settings.detector_retry != "never":
-                self.retry_detector = PlateDetector(
+            def detector_at(side: int) -> PlateDetector:
+                return PlateDetector(
                     detector,
                     confidence=settings.detector_confidence,
                     iou=settings.detector_iou,
                     max_detections=settings.max_plates,
-                    input_side=settings.detector_retry_size,
+                    input_side=side,
                 )
+
+            self.detector = detector_at(settings.detector_size)
+            # (a model with a fixed input size would only repeat the first pass)
+            dynamic = self.detector.fixed_size is None
+            larger = settings.detector_retry_size > settings.detector_size
+            if dynamic and larger and settings.detector_retry != "never":
+                self.retry_detector = detector_at(settings.detector_retry_size)
         except (OSError, ValueError, KeyError) as err:
             raise PluginConfigError(f"recognizer 'platedet': unusable model files: {err}") from err
         logger.info(
