@@ -12,13 +12,13 @@ import itertools
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from checkpoint_waits import checkpoint_after
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
@@ -173,15 +173,6 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
 
         checkpointer = store.checkpointer
 
-        async def checkpointer_ran(after: int) -> None:
-            # Waits for the thread rather than sleeping a guessed time: on a loaded CI machine
-            # a fixed sleep let it fall 1,000 commits behind, and the test then measured the
-            # scheduler, not the checkpointer.
-            deadline = time.monotonic() + 30
-            while checkpointer.checkpoints <= after:
-                assert time.monotonic() < deadline, "the checkpoint thread never ran"
-                await asyncio.sleep(0.01)
-
         # 2,000 commits of ~3 WAL pages: a WAL that never started over would reach ~24 MB.
         largest, since, seen = 0, 0, checkpointer.checkpoints
         for n in range(2000):
@@ -190,7 +181,7 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
             if n % 100 == 99:
                 largest = max(largest, wal.stat().st_size)
                 if since >= checkpointer.every:
-                    await checkpointer_ran(seen)
+                    await checkpoint_after(checkpointer, seen)
                     since, seen = 0, checkpointer.checkpoints
         assert checkpointer.checkpoints >= 5
         # The checkpoint thread copied the pages back, and the WAL started over instead of
@@ -242,11 +233,8 @@ async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_onl
             if n % 100 == 99:
                 largest = max(largest, wal.stat().st_size)
                 seen = checkpointer.checkpoints
-                store.checkpointer.request()
-                deadline = time.monotonic() + 30
-                while checkpointer.checkpoints == seen:
-                    assert time.monotonic() < deadline, "the checkpoint thread never ran"
-                    await asyncio.sleep(0.01)
+                checkpointer.request()
+                await checkpoint_after(checkpointer, seen)
                 if n == 199:  # ~800 frames: under the bound, the writer has not paid yet
                     await store.write(lambda c: None)
                     passes_before_bound = checkpointer.tail_passes

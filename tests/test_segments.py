@@ -4,15 +4,14 @@ power cut lost reported, never left as rows pointing past their file."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import os
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from checkpoint_waits import checkpoint_after
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
@@ -201,10 +200,7 @@ async def test_images_reach_the_disk_with_the_checkpoint_not_inside_the_commit(
         # ...which the next checkpoint makes, before it copies the rows into the database.
         done = store.checkpointer.checkpoints
         store.checkpointer.request()
-        deadline = time.monotonic() + 30
-        while store.checkpointer.checkpoints == done:
-            assert time.monotonic() < deadline, "no checkpoint ran"
-            await asyncio.sleep(0.02)
+        await checkpoint_after(store.checkpointer, done)
         assert inode in fsynced
     finally:
         await store.close()
