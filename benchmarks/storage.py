@@ -358,10 +358,10 @@ async def purge_while_ingesting(
     purge_on.set()
     plain_write = store.write
 
-    async def held_between_windows(op: Any, *, background: bool = False) -> Any:
+    async def held_between_windows(op: Any, *, background: bool = False, **how: Any) -> Any:
         if background:  # the purge's batches; ingest is never held
             await purge_on.wait()
-        return await plain_write(op, background=background)
+        return await plain_write(op, background=background, **how)
 
     store.write = held_between_windows  # type: ignore[method-assign]
     purger = Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
@@ -400,6 +400,7 @@ async def purge_while_ingesting(
         "purge_s": round(purge_s, 1),
         "purge_windows": (windows + 1) // 2,
         "slowed_rests": purger.slowed_rests,
+        "batches_gave_way": store.background_yields,
         "window_s": window,
         "purged_reads_per_s_while_running": round(count / (purge_s / 2)),
         "held_p50_ms": round(statistics.median(held), 2) if held else None,

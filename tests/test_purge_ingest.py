@@ -22,9 +22,15 @@ from checkpoint_waits import checkpoint_after
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
-from appliance._lifecycle.retention import MAX_REST_S, REST_FACTOR, PurgePace, Purger
+from appliance._lifecycle.retention import (
+    MAX_GIVE_WAY,
+    MAX_REST_S,
+    REST_FACTOR,
+    PurgePace,
+    Purger,
+)
 from appliance._lifecycle.settings import RetentionSettings
-from appliance._storage import Store
+from appliance._storage import Store, WriteYielded
 from appliance._storage.checkpoints import Checkpointer
 from appliance._storage.commit_times import CommitTimes
 
@@ -98,6 +104,108 @@ async def test_a_failing_purge_batch_fails_alone(tmp_path: Path) -> None:
         await store.close()
 
 
+#: a query that runs for tens of seconds unless stopped: counts to 10^8
+LONG_QUERY = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000)"
+    " SELECT count(*) FROM n"
+)
+
+
+async def test_a_yielding_batch_is_stopped_by_a_write_queued_while_it_runs(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    try:
+        started = threading.Event()
+
+        def long_batch(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO meta (key, value) VALUES ('half-done', x'00')")
+            started.set()
+            c.execute(LONG_QUERY).fetchone()
+
+        batch = asyncio.create_task(store.write(long_batch, background=True, yields=True))
+        assert await asyncio.to_thread(started.wait, 30)
+        read = a_read(1)
+        # Without the yield this write would wait out the long query, and the batch would
+        # then commit instead of raising.
+        await store.add_read(read)
+        with pytest.raises(WriteYielded) as yielded:
+            await batch
+        assert yielded.value.took > 0
+        assert store.background_yields == 1
+        # The write went first and is stored; nothing of the stopped batch is.
+        assert [r.id for r in await store.find_plate(read.text)] == [read.id]
+        half = await store.query(
+            lambda c: c.execute("SELECT count(*) FROM meta WHERE key = 'half-done'").fetchone()
+        )
+        assert half[0] == 0
+        # The writer is not left interrupted: later writes of every kind commit.
+        await store.add_read(a_read(2))
+        assert await store.write(lambda c: 7, background=True, yields=True) == 7
+        assert await store.count_reads() == 2
+    finally:
+        await store.close()
+
+
+async def test_a_batch_that_does_not_yield_runs_to_the_end(tmp_path: Path) -> None:
+    store = await open_store(tmp_path)
+    try:
+        started, release = threading.Event(), threading.Event()
+        order: list[str] = []
+
+        def batch(c: sqlite3.Connection) -> int:
+            started.set()
+            release.wait(30)
+            order.append("batch")
+            return int(c.execute("SELECT count(*) FROM reads").fetchone()[0])
+
+        task = asyncio.create_task(store.write(batch, background=True))
+        assert await asyncio.to_thread(started.wait, 30)
+        ingest = asyncio.create_task(store.add_read(a_read(1)))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert await task == 0
+        await ingest
+        assert order == ["batch"] and store.background_yields == 0
+        assert await store.count_reads() == 1
+    finally:
+        await store.close()
+
+
+async def test_a_purge_under_a_flood_of_writes_still_finishes(tmp_path: Path) -> None:
+    """Every batch that may yield does; after MAX_GIVE_WAY in a row one runs to the end."""
+    store = await open_store(tmp_path)
+    try:
+        await asyncio.gather(*(store.add_read(a_read(i)) for i in range(60)))
+        real_write = store.write
+        asked: list[bool] = []
+
+        async def flooded(
+            op: Callable[[sqlite3.Connection], Any], *, background: bool = False, **how: Any
+        ) -> Any:
+            if background:
+                asked.append(how.get("yields", False))
+                if how.get("yields"):
+                    raise WriteYielded(0.001)  # a write always arrives mid-batch
+            return await real_write(op, background=background, **how)
+
+        store.write = flooded  # type: ignore[method-assign]
+        purger = Purger(store, RetentionSettings(read_days=30, image_days=0, batch_rows=25))
+        now = DAY + timedelta(days=40)
+        proof = await asyncio.wait_for(
+            purger.purge("read", DAY.date().isoformat(), now, "test"), 120
+        )
+        store.write = real_write  # type: ignore[method-assign]
+        assert proof.rows == 60 and await store.count_reads() == 0
+        # Each batch that ran was asked to yield MAX_GIVE_WAY times first.
+        ran = [i for i, yields in enumerate(asked) if not yields]
+        assert ran and all(
+            asked[i - MAX_GIVE_WAY : i] == [True] * MAX_GIVE_WAY for i in ran
+        )
+    finally:
+        await store.close()
+
+
 async def test_purge_works_in_bounded_background_batches_and_the_day_is_gone(
     tmp_path: Path,
 ) -> None:
@@ -111,8 +219,10 @@ async def test_purge_works_in_bounded_background_batches_and_the_day_is_gone(
         calls: list[tuple[bool, Any]] = []
         real_write = store.write
 
-        async def spy(op: Callable[[sqlite3.Connection], Any], *, background: bool = False) -> Any:
-            result = await real_write(op, background=background)
+        async def spy(
+            op: Callable[[sqlite3.Connection], Any], *, background: bool = False, **how: Any
+        ) -> Any:
+            result = await real_write(op, background=background, **how)
             calls.append((background, result))
             return result
 

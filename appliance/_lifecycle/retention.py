@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from .._storage import WriteYielded
 from .._storage.audit import load_signing_key, signing_key_path
 from .holds import active_clause
 from .keyring import KeyShredded
@@ -193,11 +194,14 @@ class Purger:
         # write: it runs alone in its own transaction and only when no ingest write is waiting
         # (Store.write), it is sized to take about BATCH_TARGET_S, and the purge then rests
         # REST_FACTOR times as long as the batch took. An ingest write that arrives mid-batch
-        # waits for at most that one short batch; WAL checkpoints run off the writer
-        # (_storage/checkpoints.py).
+        # stops it (it *yields*: rolled back, tried again smaller), so ingest waits for SQLite
+        # to notice, not for the batch; after MAX_GIVE_WAY yields in a row one batch runs to
+        # the end, so a purge finishes under any ingest rate. WAL checkpoints run off the
+        # writer (_storage/checkpoints.py).
         rows = images = 0
         size = min(batch, 100)
         pace = PurgePace(store.commit_times)
+        gave_way = 0  # batches in a row that gave way to another write
         while True:
 
             def one_batch(c: sqlite3.Connection, n: int = size) -> tuple[int, int, float]:
@@ -208,7 +212,18 @@ class Purger:
                     done = _delete_reads(c, klass, day, n, held_sql, held_args)
                 return done[0], done[1], time.perf_counter() - started
 
-            deleted_rows, deleted_images, took = await store.write(one_batch, background=True)
+            try:
+                deleted_rows, deleted_images, took = await store.write(
+                    one_batch, background=True, yields=gave_way < MAX_GIVE_WAY
+                )
+            except WriteYielded as yielded:
+                # An ingest write came while the batch ran: it went first, and the batch is
+                # tried again, smaller, after the usual rest.
+                gave_way += 1
+                size = max(MIN_BATCH_ROWS, size // 2)
+                await asyncio.sleep(pace.rest_after(yielded.took))
+                continue
+            gave_way = 0
             rows += deleted_rows
             images += deleted_images
             if (deleted_images if klass == IMAGE else deleted_rows) < size:
@@ -336,6 +351,12 @@ class Purger:
 #: 10 ms batches took 9 ms p50 / 35 ms p99 under load, 3 ms ones 2.9 / 5-7 ms, 1.5 ms ones
 #: 1.5 / 2.7 ms, the purge no slower (it was never writer-bound).
 BATCH_TARGET_S = 0.0015
+#: the fewest rows a batch is cut down to
+MIN_BATCH_ROWS = 10
+#: batches in a row that may give way to ingest before one is run to the end. At 400 ingest
+#: writes/s a ~1.5 ms batch is stopped about half the time (benchmarks/storage.py), so 8 in a row
+#: is rare; under a flood of writes it bounds how long a purge can be put off.
+MAX_GIVE_WAY = 8
 #: after each batch the purge rests this many times as long as the batch took (the writer's
 #: share the purge takes is at most 1 / (1 + REST_FACTOR))
 REST_FACTOR = 4.0
@@ -390,7 +411,7 @@ def _next_size(size: int, took: float, limit: int) -> int:
     if took <= 0:
         return min(limit, size * 2)
     scaled = int(size * BATCH_TARGET_S / took)
-    return max(10, min(limit, scaled, size * 2))
+    return max(MIN_BATCH_ROWS, min(limit, scaled, size * 2))
 
 
 def _delete_images(

@@ -15,6 +15,7 @@ import collections
 import json
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 _BATCH = 256
 _STOP = object()
+
+
+class WriteYielded(Exception):
+    """A background write stopped part-way so that a write queued after it could go first.
+
+    Nothing of it was committed; run it again (smaller) later."""
+
+    def __init__(self, took: float) -> None:
+        super().__init__(f"background write gave way after {took * 1000:.2f} ms")
+        #: how long it ran before it stopped, in seconds
+        self.took = took
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,14 @@ class Store:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self.writes_committed = 0
+        # A yielding background write gives way to a write queued after it was picked: it
+        # does not start once ``_give_way`` is set, and is stopped (sqlite3_interrupt) while
+        # ``_interruptible``; the lock keeps an interrupt off its COMMIT and ROLLBACK.
+        self._give_way = threading.Event()
+        self._interruptible = False
+        self._interrupt_lock = threading.Lock()
+        #: background writes that gave way to a write queued after them
+        self.background_yields = 0
         # How long ingest commits take now: a purge backs off when they slow (issue 5).
         self.commit_times = CommitTimes()
         self.alerts = AlertRecords(self)
@@ -241,17 +261,29 @@ class Store:
     # -- the single writer -------------------------------------------------------------------
 
     async def write(
-        self, op: Callable[[sqlite3.Connection], T], *, background: bool = False
+        self,
+        op: Callable[[sqlite3.Connection], T],
+        *,
+        background: bool = False,
+        yields: bool = False,
     ) -> T:
         """Run ``op`` on the writer; return its result once committed.
 
         ``background`` (a purge batch): the op runs alone in its own transaction, and only when
         no other write is waiting, so a write queued at the same time never waits for it.
+        ``yields`` (background only): a write queued while the op runs stops it part-way
+        (:class:`WriteYielded` is raised here, nothing of the op committed) and goes first, so
+        it waits for SQLite to notice, not for the op to finish.
         """
         if self._writer is None:
             raise RuntimeError("store is closed")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put((op, future, background))
+        await self._queue.put((op, future, background, yields and background))
+        if not background:
+            self._give_way.set()
+            with self._interrupt_lock:
+                if self._interruptible and self._write_conn is not None:
+                    self._write_conn.interrupt()
         return await future
 
     async def _write_loop(self) -> None:
@@ -259,7 +291,7 @@ class Store:
         stopping = False
         waiting: collections.deque[tuple[Callable[[sqlite3.Connection], Any], Any]]
         waiting = collections.deque()
-        deferred: collections.deque[tuple[Callable[[sqlite3.Connection], Any], Any]]
+        deferred: collections.deque[tuple[Callable[[sqlite3.Connection], Any], Any, bool]]
         deferred = collections.deque()
         while True:
             if not waiting and not deferred:
@@ -274,20 +306,25 @@ class Store:
                 if item is _STOP:
                     stopping = True
                 elif item[2]:
-                    deferred.append((item[0], item[1]))
+                    deferred.append((item[0], item[1], item[3]))
                 else:
                     waiting.append((item[0], item[1]))
-            background = not waiting
             if waiting:
                 batch = [waiting.popleft() for _ in range(min(_BATCH, len(waiting)))]
+                started = time.monotonic()
+                results = await loop.run_in_executor(self._writer_thread, self._commit, batch)
+                self.commit_times.add(time.monotonic() - started)
             elif deferred:
-                batch = [deferred.popleft()]
+                op, future, yields = deferred.popleft()
+                batch = [(op, future)]
+                self._give_way.clear()  # only writes queued from now on stop it
+                results = [
+                    await loop.run_in_executor(
+                        self._writer_thread, self._commit_background, op, yields
+                    )
+                ]
             else:
                 continue
-            started = time.monotonic()
-            results = await loop.run_in_executor(self._writer_thread, self._commit, batch)
-            if not background:
-                self.commit_times.add(time.monotonic() - started)
             for (_, future), (ok, value) in zip(batch, results, strict=True):
                 if future.done():
                     continue
@@ -331,6 +368,45 @@ class Store:
             return [(False, err)] * len(batch)
         self.writes_committed += sum(1 for ok, _ in results if ok)
         return results
+
+    def _commit_background(
+        self, op: Callable[[sqlite3.Connection], Any], yields: bool
+    ) -> tuple[bool, Any]:
+        """One background op in its own transaction; with ``yields``, a write queued meanwhile
+        interrupts it (``Store.write``) and it is rolled back whole."""
+        conn = self._write_conn
+        assert conn is not None
+        started = time.perf_counter()
+        with self._interrupt_lock:
+            self._interruptible = yields
+        if yields and self._give_way.is_set():  # queued while this thread was starting
+            with self._interrupt_lock:
+                self._interruptible = False
+            self.background_yields += 1
+            return False, WriteYielded(0.0)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            value = op(conn)
+        except Exception as err:
+            with self._interrupt_lock:
+                self._interruptible = False
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+                self.background_yields += 1
+                return False, WriteYielded(time.perf_counter() - started)
+            return False, err
+        with self._interrupt_lock:
+            self._interruptible = False
+        try:
+            conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            logger.error("Store %s: commit failed: %s", self.path, err)
+            return False, err
+        self.writes_committed += 1
+        return True, value
 
     async def query(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._read_conn
