@@ -6,6 +6,8 @@ can build them in tests without the host; numpy arrays are the only non-trivial 
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,6 +87,26 @@ class PlateDetection:
     state_confidence: float = 0.0
 
 
+def time_ordered_id() -> str:
+    """A UUIDv7 (RFC 9562) as 32 hex digits: 48 bits of Unix time in milliseconds, then 74
+    random bits.
+
+    Read ids key the reads table's primary-key index and the images, holds and alerts that
+    point at a read. With random (v4) ids a day's reads are spread over every page of those
+    indexes, so purging one day in small transactions rewrote each page again and again:
+    644 MB of WAL, all checkpointed and shipped by litestream, for a 50,000-read day in a 44 MB
+    database (issue 5). Ids that sort by time keep a day's reads on neighbouring pages.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used
+    value = (ms & (2**48 - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # variant
+    value |= rand & (2**62 - 1)  # rand_b, 62 bits
+    return uuid.UUID(int=value).hex
+
+
 @dataclass(frozen=True, slots=True)
 class PlateRead:
     """One vehicle's plate, voted across the frames it was seen in.
@@ -107,7 +129,9 @@ class PlateRead:
     state_confidence: float = 0.0
     #: the vehicle around the plate (JPEG), for comparing make, model and colour; sensitive
     vehicle_jpeg: bytes = b""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: time-ordered (:func:`time_ordered_id`), so a day's reads sit together in every index
+    #: keyed by read id
+    id: str = field(default_factory=time_ordered_id)
     #: where the camera was (mobile boxes with a GPS); None when it has no GPS or no fresh fix.
     #: Sensitive: stored only inside the encrypted read, never logged
     location: Location | None = None

@@ -85,6 +85,18 @@ def filesystem(path: Path) -> str:
     return kind
 
 
+def bytes_written() -> int | None:
+    """Bytes this process has sent to the disk so far (Linux ``/proc/self/io``): the WAL, the
+    checkpoints' copies into the database file, segments. None where it cannot be read."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def plate(rng: random.Random) -> str:
     return f"{rng.randint(1, 9)}{''.join(rng.choices(string.ascii_uppercase, k=3))}" + "".join(
         rng.choices(string.digits, k=3)
@@ -373,6 +385,7 @@ async def purge_while_ingesting(
         await purger.purge("image", day.date().isoformat(), today, "benchmark")
         await purger.purge("read", day.date().isoformat(), today, "benchmark")
 
+    written_before = bytes_written()
     purge_task = asyncio.create_task(purge())
     windows = 0
     while not purge_task.done():
@@ -387,6 +400,7 @@ async def purge_while_ingesting(
             purge_on.set()
     purge_task.result()
     purge_s = time.perf_counter() - purge_start
+    written_after = bytes_written()
     store.write = plain_write  # type: ignore[method-assign]
     # Idle again after the purge, same process: how far idle alone moves between two phases.
     await settle(store)
@@ -400,7 +414,11 @@ async def purge_while_ingesting(
         "purge_s": round(purge_s, 1),
         "purge_windows": (windows + 1) // 2,
         "slowed_rests": purger.slowed_rests,
-        "batches_gave_way": store.background_yields,
+        "batches_gave_way": getattr(store, "background_yields", None),
+        "disk_written_mb_during_purge": (
+            round((written_after - written_before) / 1e6) if written_before is not None
+            and written_after is not None else None
+        ),
         "window_s": window,
         "purged_reads_per_s_while_running": round(count / (purge_s / 2)),
         "held_p50_ms": round(statistics.median(held), 2) if held else None,
