@@ -2,7 +2,7 @@
 
     python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
                                  [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH]
-                                 [--only ingest|search|purge] [--repeat N] [--json]
+                                 [--only ingest|search|purge|wal] [--repeat N] [--json]
 
 Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
 it on the box's real disk):
@@ -22,7 +22,9 @@ it on the box's real disk):
    ingest latency p50/p99 in the purge's windows vs the held windows between them
    (``p99_ratio``), and vs idle phases before and after (the disk flushed before each).
    ``--repeat N`` runs this part N times on fresh stores and prints every run (the tail is
-   noisy on a shared machine: report all runs, not the best).
+   noisy on a shared machine: report all runs, not the best);
+4. what purging that day writes, alone: WAL frames per 100-read transaction, against the size
+   of the database (every frame is checkpointed and shipped by litestream).
 
 Nothing is asserted: the numbers are for the README. Replication is not running here (see the
 replication benchmark for lag); segment files are what litestream does not have to ship.
@@ -52,8 +54,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from appliance._crypto import FieldCipher  # noqa: E402
+from appliance._lifecycle.holds import active_clause  # noqa: E402
 from appliance._lifecycle.records import READ, read_ad, utc  # noqa: E402
-from appliance._lifecycle.retention import Purger  # noqa: E402
+from appliance._lifecycle.retention import Purger, _delete_images, _delete_reads  # noqa: E402
 from appliance._lifecycle.settings import RetentionSettings  # noqa: E402
 from appliance._storage import Store  # noqa: E402
 from appliance.models import PlateRead  # noqa: E402
@@ -415,10 +418,13 @@ async def purge_while_ingesting(
         "purge_windows": (windows + 1) // 2,
         "slowed_rests": purger.slowed_rests,
         "batches_gave_way": getattr(store, "background_yields", None),
+        # everything written while the purge ran (ingest's WAL and segments, checkpoints, the
+        # purge's pages); the purge's own WAL is the "wal" part
         "disk_written_mb_during_purge": (
             round((written_after - written_before) / 1e6) if written_before is not None
             and written_after is not None else None
         ),
+
         "window_s": window,
         "purged_reads_per_s_while_running": round(count / (purge_s / 2)),
         "held_p50_ms": round(statistics.median(held), 2) if held else None,
@@ -435,6 +441,62 @@ async def purge_while_ingesting(
         "reads_left": remaining,
         # every latency, for the pooled figures of --repeat (popped before printing)
         "_samples": {"during": during, "held": held},
+    }
+
+
+# -- 4. what a purge writes -----------------------------------------------------------------
+
+
+async def purge_wal(folder: Path, count: int, rng: random.Random) -> dict[str, Any]:
+    """A day of ``count`` reads (2 KB crops) and a fifth as many on a later day; the day
+    deleted alone, 100 reads per transaction with the purge's own statements, and the WAL
+    frames each transaction wrote counted (a checkpoint after each). Every frame is copied back
+    by a checkpoint and shipped by litestream, so this is the disk and network a purge costs."""
+    path = Path(tempfile.mkdtemp(prefix="wal-", dir=folder))
+    store = await open_store(path)
+    small = os.urandom(2000)
+    day, later = DAY0, DAY0 + timedelta(days=40)
+    for at, n in ((day, count), (later, count // 5)):
+        reads = [a_read(rng, at + timedelta(seconds=i * 86400 / n), small) for i in range(n)]
+        for first in range(0, n, 2000):
+            await asyncio.gather(*(store.add_read(r) for r in reads[first : first + 2000]))
+    await store.close()
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA secure_delete = ON")  # as the store runs
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        held_sql, held_args = active_clause(utc(later))
+        frames = transactions = 0
+        start = time.perf_counter()
+        for klass in ("image", "read"):
+            while True:
+                conn.execute("BEGIN IMMEDIATE")
+                if klass == "image":
+                    n = _delete_images(conn, day.date().isoformat(), 100, held_sql, held_args)
+                else:
+                    n = _delete_reads(
+                        conn, klass, day.date().isoformat(), 100, held_sql, held_args
+                    )[0]
+                conn.execute("COMMIT")
+                frames += conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                transactions += 1
+                if n < 100:
+                    break
+        took = time.perf_counter() - start
+    finally:
+        conn.close()
+    return {
+        "day_reads": count,
+        "database_mb": round(pages * page / 1e6, 1),
+        "transactions": transactions,
+        "wal_frames": frames,
+        "wal_mb": round(frames * page / 1e6, 1),
+        "wal_frames_per_transaction": round(frames / transactions, 1),
+        "wal_mb_per_1000_reads": round(frames * page / 1e6 / count * 1000, 2),
+        "seconds_alone": round(took, 1),
     }
 
 
@@ -470,7 +532,7 @@ def main() -> None:
     parser.add_argument("--vehicle-kb", type=int, default=0, help="vehicle image size (0)")
     parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
     parser.add_argument(
-        "--only", choices=("ingest", "search", "purge"), help="run one of the three parts"
+        "--only", choices=("ingest", "search", "purge", "wal"), help="run one of the parts"
     )
     parser.add_argument("--repeat", type=int, default=1, help="run the purge part N times")
     parser.add_argument("--json", action="store_true")
@@ -493,6 +555,7 @@ def main() -> None:
         "ingest": lambda: ingest(folder, args.ingest, rng),
         "search": lambda: search(folder, args.reads, rng),
         "purge": lambda: purge_while_ingesting(folder, args.purge_reads, args.rate, rng),
+        "wal": lambda: purge_wal(folder, args.purge_reads, rng),
     }
     if not args.json:
         print(json.dumps({"machine": result["machine"]}, indent=1))

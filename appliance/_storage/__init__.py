@@ -391,8 +391,7 @@ class Store:
         except Exception as err:
             with self._interrupt_lock:
                 self._interruptible = False
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._roll_back(conn)
             if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
                 self.background_yields += 1
                 return False, WriteYielded(time.perf_counter() - started)
@@ -402,12 +401,20 @@ class Store:
         try:
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as err:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._roll_back(conn)
             logger.error("Store %s: commit failed: %s", self.path, err)
             return False, err
         self.writes_committed += 1
         return True, value
+
+    def _roll_back(self, conn: sqlite3.Connection) -> None:
+        """Undo a background op's open transaction; a failure to is logged, not raised, so the
+        writer goes on (the next BEGIN then says what is wrong)."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.Error as err:
+            logger.error("Store %s: rollback failed: %s", self.path, err)
 
     async def query(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._read_conn
