@@ -94,8 +94,9 @@ def time_ordered_id() -> str:
     Read ids key the reads table's primary-key index and the images, holds and alerts that
     point at a read. With random (v4) ids a day's reads are spread over every page of those
     indexes, so purging one day in small transactions rewrote each page again and again:
-    644 MB of WAL, all checkpointed and shipped by litestream, for a 50,000-read day in a 44 MB
-    database (issue 5). Ids that sort by time keep a day's reads on neighbouring pages.
+    644 MB of WAL, all checkpointed and shipped by litestream, for a 50,000-read day in a 45 MB
+    database (issue 5). Ids that sort by time keep a day's reads on neighbouring pages: 267 MB
+    (benchmarks/storage.py --only wal).
     """
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are used

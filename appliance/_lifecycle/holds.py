@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .._storage.plate_days import plate_clause
 from .records import utc
 
 if TYPE_CHECKING:
@@ -112,17 +111,12 @@ class Holds:
             if start is None or end is None or end <= start:
                 raise HoldError("a hold by plate needs a window: --start and --end")
             index = store.cipher.plate_index(plate)
-
-            def of_plate(
-                c: sqlite3.Connection, start: datetime = start, end: datetime = end
-            ) -> list[Any]:
-                where, args = plate_clause(c, index, start, end)
-                return c.execute(
-                    f"SELECT id FROM reads WHERE {where} AND seen_at >= ? AND seen_at < ?",
-                    (*args, utc(start), utc(end)),
+            rows = await store.query(
+                lambda c: c.execute(
+                    "SELECT id FROM reads WHERE plate_index = ? AND seen_at >= ? AND seen_at < ?",
+                    (index, utc(start), utc(end)),
                 ).fetchall()
-
-            rows = await store.query(of_plate)
+            )
             chosen = [r[0] for r in rows]
         else:
             raise HoldError("choose the reads to hold: read ids, or a plate and a window")

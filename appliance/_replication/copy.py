@@ -41,7 +41,6 @@ from .._lifecycle.keyring import (
 )
 from .._lifecycle.records import ReadRecords, utc
 from .._lifecycle.settings import KeySettings
-from .._storage.plate_days import plate_clause
 from ..settings import SecretRef
 
 MAIN_DB = "alprbox.db"
@@ -268,11 +267,8 @@ def _candidates(
     where: list[str] = []
     args: list[Any] = []
     if query.plate is not None:
-        plate_where, plate_args = plate_clause(
-            conn, cipher.plate_index(query.plate), query.start, query.end
-        )
-        where.append(plate_where)
-        args += plate_args
+        where.append("plate_index = ?")
+        args.append(cipher.plate_index(query.plate))
     if query.read_ids:
         where.append(f"id IN ({','.join('?' * len(query.read_ids))})")
         args += query.read_ids

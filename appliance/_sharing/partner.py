@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._hotlist.plates import normalize_plate
-from .._storage.plate_days import plate_clause
 from ..base import PartnerQuery
 from .authority import Authorization, DeliveryRefused
 from .outbox import Outbox, OutboxFull
@@ -38,14 +37,13 @@ def _counter(
     index: bytes, start: datetime, end: datetime
 ) -> Callable[[sqlite3.Connection], tuple[int, str | None]]:
     """Reads of one plate index in [start, end): count and latest time; nothing decrypted."""
-    bounds = (start.astimezone(UTC).isoformat(timespec="microseconds"),
-              end.astimezone(UTC).isoformat(timespec="microseconds"))
+    args = (index, start.astimezone(UTC).isoformat(timespec="microseconds"),
+            end.astimezone(UTC).isoformat(timespec="microseconds"))
 
     def op(c: sqlite3.Connection) -> tuple[int, str | None]:
-        where, args = plate_clause(c, index, start, end)
         count, last = c.execute(
-            f"SELECT count(*), max(seen_at) FROM reads WHERE {where} AND seen_at >= ?"
-            " AND seen_at < ?", (*args, *bounds)).fetchone()
+            "SELECT count(*), max(seen_at) FROM reads WHERE plate_index = ? AND seen_at >= ?"
+            " AND seen_at < ?", args).fetchone()
         return int(count), last
 
     return op

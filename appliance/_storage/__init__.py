@@ -36,7 +36,6 @@ from .bolos import BoloRecords
 from .checkpoints import Checkpointer
 from .commit_times import CommitTimes
 from .identity import IdentityRecords
-from .plate_days import plate_clause
 
 logger = logging.getLogger(__name__)
 
@@ -452,16 +451,13 @@ class Store:
     async def find_plate(self, plate: str, limit: int = 100) -> list[PlateRead]:
         """Reads of exactly this plate (normalized), newest first."""
         index = self.cipher.plate_index(plate)
-
-        def newest(c: sqlite3.Connection) -> list[Any]:
-            where, args = plate_clause(c, index)
-            return c.execute(
-                f"SELECT id, camera, seen_at, payload FROM reads WHERE {where}"
+        rows = await self.query(
+            lambda c: c.execute(
+                "SELECT id, camera, seen_at, payload FROM reads WHERE plate_index = ?"
                 " ORDER BY seen_at DESC LIMIT ?",
-                (*args, limit),
+                (index, limit),
             ).fetchall()
-
-        rows = await self.query(newest)
+        )
         return [self._decode_read(*row) for row in rows]
 
     async def get_crop(self, read_id: str) -> bytes | None:
