@@ -256,7 +256,9 @@ class Appliance:
             )
             return
         self.metrics.reads.labels(read.camera).inc()
-        logger.debug("Read %s on '%s': %s (%.2f)", read.id, read.camera, read.text, read.confidence)
+        # The plate text stays out of the log at every level: logs reach the disk in clear.
+        logger.debug("Read %s on '%s' stored (confidence %.2f)", read.id, read.camera,
+                     read.confidence)
         self.bus.publish(read)
         await self._check_hotlists(read)
         try:

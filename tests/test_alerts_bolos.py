@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -155,6 +156,16 @@ async def an_alert(box: Any) -> str:
     await box._on_read(read("7ABC123", box))
     [alert] = await box.store.alerts.recent()
     return str(alert.id)
+
+
+async def test_reads_and_alerts_keep_the_plate_out_of_the_log_even_at_debug(
+    box: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await an_alert(box)  # a read that matches a BOLO and raises an alert
+    await box._on_read(read("8XYZ999", box))  # and one that matches nothing
+    assert any("stored" in r.getMessage() for r in caplog.records)
+    assert "7ABC123" not in caplog.text and "8XYZ999" not in caplog.text
 
 
 async def test_alert_walks_the_verification_tiers(box: Any) -> None:
