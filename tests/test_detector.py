@@ -101,7 +101,9 @@ def test_a_frame_without_plates_gives_none() -> None:
     assert detector(plugin.DETECTOR_MODEL, side=512).detect(blank) == []
 
 
-def test_a_small_plate_the_usual_size_misses_is_found_by_the_retry(tmp_path: Path) -> None:
+def test_a_small_plate_the_usual_size_misses_is_found_by_the_retry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # A dev photo (OpenALPR's wts-lg-000154): a 95x47 px plate in a 1280x720 frame, which the
     # detector does not find at its usual 512 px input.
     frame = cv2.imread(str(DATA / "wts-lg-000154.jpg"))
@@ -122,8 +124,10 @@ def test_a_small_plate_the_usual_size_misses_is_found_by_the_retry(tmp_path: Pat
         return right == ["1366026"]
 
     default = recognizer()
+    caplog.set_level(logging.DEBUG)
     # A photo has no next frame: it gets the second look, at 1280.
     assert reads_the_plate(default.recognize_still(frame))
+    assert "plate read" in caplog.text and "1366026" not in caplog.text  # never in the log
     # A camera frame does not (by default): the car is read frames later, closer.
     assert default.recognize(frame) == []
     assert reads_the_plate(recognizer(detector_retry="always").recognize(frame))
