@@ -6,8 +6,8 @@ Data of UTC day D in a class kept N days is purged on day D + N + 1 ("on the 366
 1. reads of that day under an active legal hold are re-encrypted under their hold's key (with
    their images), so destroying the day key does not take them;
 2. (non-hit reads and images) a read with an alert that was not yet promoted becomes a ``hit``;
-3. the day's rows are deleted in small transactions (``retention.batch_rows``), each queued on the
-   store's single writer like any other write, so ingest waits at most one small batch;
+3. the day's rows are deleted in small transactions (``retention.batch_rows``), each a background
+   write on the store's single writer that gives way to any write queued while it runs;
 4. the day's segment files are deleted, then the day's data key is destroyed in keys.db
    (``secure_delete`` + checkpoint): every copy of that day's ciphertext, in any replica
    generation or backup of the database or segments, is unreadable from then on;
