@@ -334,10 +334,9 @@ async def paced_ingest(
 async def settle(store: Store) -> None:
     """Flush dirty pages to disk and let the WAL be copied back before a measured phase."""
     await asyncio.to_thread(os.sync)
-    done = store.checkpointer.checkpoints
-    store.checkpointer.request()
+    ticket = store.checkpointer.request()
     for _ in range(100):
-        if store.checkpointer.checkpoints > done:
+        if store.checkpointer.finished_through >= ticket:
             break
         await asyncio.sleep(0.1)
     await store.write(lambda c: None)  # the writer's tail pass: the WAL can start over

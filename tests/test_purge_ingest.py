@@ -12,13 +12,14 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from checkpoint_waits import checkpoint_after
+from checkpoint_waits import fresh_checkpoint
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
@@ -31,7 +32,7 @@ from appliance._lifecycle.retention import (
 )
 from appliance._lifecycle.settings import RetentionSettings
 from appliance._storage import Store, WriteYielded
-from appliance._storage.checkpoints import Checkpointer
+from appliance._storage.checkpoints import MAX_INTERVAL_SECONDS, POLL_SECONDS, Checkpointer
 from appliance._storage.commit_times import CommitTimes
 
 DAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -277,27 +278,32 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
         assert writer_setting == 0  # the writer never checkpoints inside a commit
 
         def fill(c: sqlite3.Connection, n: int) -> None:
+            # A commit that takes a millisecond, as on a busy disk: the thread's own
+            # checkpoints (every 250 commits) then also run while the writes go on, and cannot
+            # catch up with them.
+            time.sleep(0.001)
             c.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?)", (f"filler{n}", os.urandom(8000))
             )
 
         checkpointer = store.checkpointer
 
-        # 2,000 commits of ~3 WAL pages: a WAL that never started over would reach ~24 MB.
-        largest, since, seen = 0, 0, checkpointer.checkpoints
+        # 2,000 commits of ~5 WAL pages: a WAL that never started over would reach ~40 MB.
+        # The writes pause every 300 commits, as ingest does between cars, until a checkpoint
+        # begun in the pause has finished.
+        largest = 0
         for n in range(2000):
             await store.write(lambda c, n=n: fill(c, n))
-            since += 1
             if n % 100 == 99:
                 largest = max(largest, wal.stat().st_size)
-                if since >= checkpointer.every:
-                    await checkpoint_after(checkpointer, seen)
-                    since, seen = 0, checkpointer.checkpoints
-        assert checkpointer.checkpoints >= 5
+            if n % 300 == 299:
+                await fresh_checkpoint(checkpointer)
+        assert checkpointer.checkpoints >= 6
         # The checkpoint thread copied the pages back, and the WAL started over instead of
-        # growing with every commit: it stays near the ~350 commits (~4 MB) between two
-        # checkpoints, far from the 24 MB of one that never restarts.
+        # growing with every commit: it stays near the 300 commits (~6.5 MB) between two
+        # pauses, far from the 40 MB of one that never restarts. The writer copied nothing.
         assert largest < 12_000_000
+        assert checkpointer.tail_passes == 0
     finally:
         await store.close()
     # Everything written is in the database file after close.
@@ -308,6 +314,32 @@ async def test_checkpoints_copy_the_wal_back_without_the_writer(tmp_path: Path) 
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+async def test_the_thread_checkpoints_by_itself_once_enough_commits_are_waiting(
+    tmp_path: Path,
+) -> None:
+    store = await open_store(tmp_path)
+    checkpointer = store.checkpointer
+    try:
+        for n in range(checkpointer.every // 2):
+            await store.write(
+                lambda c, n=n: c.execute("INSERT INTO meta VALUES (?, 'x')", (f"a{n}",))
+            )
+        await asyncio.sleep(5 * POLL_SECONDS)
+        assert checkpointer.started == 0  # half the count: nothing yet (nor for 30 s)
+        for n in range(checkpointer.every):
+            await store.write(
+                lambda c, n=n: c.execute("INSERT INTO meta VALUES (?, 'y')", (f"b{n}",))
+            )
+        # No request, and well before the 30 s timer: the count alone starts it.
+        deadline = time.monotonic() + MAX_INTERVAL_SECONDS / 3
+        while checkpointer.finished_through < 1:
+            assert time.monotonic() < deadline, "the thread never checkpointed"
+            await asyncio.sleep(0.01)
+        assert checkpointer.tail_passes == 0
+    finally:
+        await store.close()
 
 
 async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_only_for_a_big_wal(
@@ -342,9 +374,7 @@ async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_onl
             await store.write(lambda c, n=n: fill(c, n))
             if n % 100 == 99:
                 largest = max(largest, wal.stat().st_size)
-                seen = checkpointer.checkpoints
-                checkpointer.request()
-                await checkpoint_after(checkpointer, seen)
+                await fresh_checkpoint(checkpointer)
                 if n == 199:  # ~800 frames: under the bound, the writer has not paid yet
                     await store.write(lambda c: None)
                     passes_before_bound = checkpointer.tail_passes

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from checkpoint_waits import checkpoint_after
+from checkpoint_waits import fresh_checkpoint
 
 from appliance import PlateRead
 from appliance._crypto import FieldCipher
@@ -198,9 +198,7 @@ async def test_images_reach_the_disk_with_the_checkpoint_not_inside_the_commit(
         # Acknowledged without a trip to the disk for the image (the ingest tail, issue 5)...
         assert inode not in fsynced
         # ...which the next checkpoint makes, before it copies the rows into the database.
-        done = store.checkpointer.checkpoints
-        store.checkpointer.request()
-        await checkpoint_after(store.checkpointer, done)
+        await fresh_checkpoint(store.checkpointer)
         assert inode in fsynced
     finally:
         await store.close()

@@ -83,7 +83,11 @@ class Checkpointer:
         self.every = every
         self.tail_min_frames = tail_min_frames
         self._before = before
+        #: checkpoints finished; ``started`` counts those begun, and ``finished_through`` is the
+        #: number (in ``started``'s count) of the last one that finished
         self.checkpoints = 0
+        self.started = 0
+        self.finished_through = 0
         self.tail_passes = 0
         self.last_error: str | None = None
         self._commits = commits
@@ -105,9 +109,17 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
 
-    def request(self) -> None:
-        """Checkpoint at the next look, whatever the count (benchmarks settle with it)."""
+    def request(self) -> int:
+        """Checkpoint at the next look, whatever the count; returns the request's ticket.
+
+        The request is served once ``finished_through`` reaches the ticket: that checkpoint
+        began its passes after the request. A checkpoint already running when it was made does
+        not count: it began while frames were still being committed, so it may have left the
+        WAL unable to start over (a test that waited for "any next checkpoint" failed on a slow
+        disk for that reason)."""
+        ticket = self.started + 1
         self._now.set()
+        return ticket
 
     def take_tail_pass(self, *, idle: bool) -> bool:
         """Whether the writer should run a tail pass now (after a commit). Wanted after each
@@ -152,6 +164,8 @@ class Checkpointer:
                 if not due:
                     continue
                 self._now.clear()
+                self.started += 1
+                number = self.started
                 done_at, last = self._commits(), time.monotonic()
                 try:
                     if self._before is not None:
@@ -161,6 +175,7 @@ class Checkpointer:
                     self._note(err)
                     continue
                 self.checkpoints += 1
+                self.finished_through = number
                 self.last_error = None
                 if self.wants_tail_pass(caught_up, frames):
                     self._tail_wanted.set()
