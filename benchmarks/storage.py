@@ -2,7 +2,8 @@
 
     python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
                                  [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH]
-                                 [--only ingest|search|purge|wal] [--repeat N] [--json]
+                                 [--only ingest|search|purge|wal] [--repeat N] [--idle-s 10]
+                                 [--json]
 
 Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
 it on the box's real disk):
@@ -16,11 +17,12 @@ it on the box's real disk):
    (``overhead_ratio`` = plain inline / encrypted; ``encryption_ratio`` = plain segments /
    encrypted);
 2. exact plate search over ``--reads`` stored reads spread over a year (``--reads 10000000`` for
-   the issue's target): ``Store.find_plate`` latency p50/p99 (HMAC index lookup + decryption);
+   the issue's target): ``Store.find_plate`` latency p50/p99 (a keyed-hash lookup in each stored day + decryption);
 3. purging one day of ``--purge-reads`` reads (images, then reads, key destroyed) while reads keep
    arriving at ``--rate`` per second, the purge running and held in turn (``WINDOW_S`` each):
    ingest latency p50/p99 in the purge's windows vs the held windows between them
-   (``p99_ratio``), and vs idle phases before and after (the disk flushed before each).
+   (``p99_ratio``), and vs idle phases before and after (``--idle-s`` each, the disk flushed
+   before each; ``p99_ratio_vs_idle`` takes both together).
    ``--repeat N`` runs this part N times on fresh stores and prints every run (the tail is
    noisy on a shared machine: report all runs, not the best);
 4. what purging that day writes, alone: WAL frames per 100-read transaction, against the size
@@ -56,7 +58,7 @@ if str(REPO_ROOT) not in sys.path:
 from appliance._crypto import FieldCipher  # noqa: E402
 from appliance._lifecycle.holds import active_clause  # noqa: E402
 from appliance._lifecycle.records import READ, read_ad, utc  # noqa: E402
-from appliance._lifecycle.retention import Purger, _delete_images, _delete_reads  # noqa: E402
+from appliance._lifecycle.retention import Purger, purge_steps  # noqa: E402
 from appliance._lifecycle.settings import RetentionSettings  # noqa: E402
 from appliance._storage import Store  # noqa: E402
 from appliance.models import PlateRead  # noqa: E402
@@ -254,6 +256,10 @@ async def bulk_fill(store: Store, count: int, rng: random.Random, days: int) -> 
                 " key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+            c.executemany(
+                "INSERT INTO plate_keys (day, plate_index, read_id) VALUES (?, ?, ?)",
+                [(row[3], row[4], row[0]) for row in rows],
+            )
 
         await store.write(op)
     return probes
@@ -344,7 +350,12 @@ async def settle(store: Store) -> None:
 
 
 async def purge_while_ingesting(
-    folder: Path, count: int, rate: float, rng: random.Random, window: float = WINDOW_S
+    folder: Path,
+    count: int,
+    rate: float,
+    rng: random.Random,
+    window: float = WINDOW_S,
+    idle_s: float = 10.0,
 ) -> dict[str, Any]:
     store = await open_store(Path(tempfile.mkdtemp(prefix="purge-", dir=folder)))
     images = os.urandom(CROP + VEHICLE)
@@ -357,7 +368,6 @@ async def purge_while_ingesting(
         await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
     fill_s = time.perf_counter() - fill_start
     today = day + timedelta(days=40)
-    idle_s = 10.0
     # The fill's dirty pages and WAL would otherwise be written back during the idle phase and
     # inflate its tail (seen: idle p99 of 400 ms): both phases start from a settled disk.
     await settle(store)
@@ -433,8 +443,11 @@ async def purge_while_ingesting(
         "p99_ratio": round(pct(during, 0.99) / pct(held, 0.99), 2) if held else None,
         "idle_before_p99_ms": round(pct(idle, 0.99), 2),
         "idle_after_p99_ms": round(pct(idle_after, 0.99), 2),
+        "idle_s": idle_s,
+        "idle_p99_ms": round(pct(idle + idle_after, 0.99), 2),
         "p99_ratio_vs_idle_before": round(pct(during, 0.99) / pct(idle, 0.99), 2),
         "p99_ratio_vs_idle_after": round(pct(during, 0.99) / pct(idle_after, 0.99), 2),
+        "p99_ratio_vs_idle": round(pct(during, 0.99) / pct(idle + idle_after, 0.99), 2),
         "held_max_ms": round(max(held), 1) if held else None,
         "during_purge_max_ms": round(max(during), 1),
         "reads_left": remaining,
@@ -448,7 +461,8 @@ async def purge_while_ingesting(
 
 async def purge_wal(folder: Path, count: int, rng: random.Random) -> dict[str, Any]:
     """A day of ``count`` reads (2 KB crops) and a fifth as many on a later day; the day
-    deleted alone, 100 reads per transaction with the purge's own statements, and the WAL
+    deleted alone, 100 rows per transaction with the purge's own steps (images, plate keys,
+    reads, plate keys), and the WAL
     frames each transaction wrote counted (a checkpoint after each). Every frame is copied back
     by a checkpoint and shipped by litestream, so this is the disk and network a purge costs."""
     path = Path(tempfile.mkdtemp(prefix="wal-", dir=folder))
@@ -469,20 +483,22 @@ async def purge_wal(folder: Path, count: int, rng: random.Random) -> dict[str, A
         held_sql, held_args = active_clause(utc(later))
         frames = transactions = 0
         start = time.perf_counter()
-        for klass in ("image", "read"):
+        steps = [
+            step
+            for klass in ("image", "read")
+            for step in purge_steps(klass, day.date().isoformat(), held_sql, held_args)
+        ]
+        for step in steps:
+            after: tuple[bytes, str] = (b"", "")
             while True:
                 conn.execute("BEGIN IMMEDIATE")
-                if klass == "image":
-                    n = _delete_images(conn, day.date().isoformat(), 100, held_sql, held_args)
-                else:
-                    n = _delete_reads(
-                        conn, klass, day.date().isoformat(), 100, held_sql, held_args
-                    )[0]
+                done = step(conn, 100, after)
                 conn.execute("COMMIT")
                 frames += conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 transactions += 1
-                if n < 100:
+                after = done.last
+                if done.seen < 100:
                     break
         took = time.perf_counter() - start
     finally:
@@ -534,6 +550,9 @@ def main() -> None:
         "--only", choices=("ingest", "search", "purge", "wal"), help="run one of the parts"
     )
     parser.add_argument("--repeat", type=int, default=1, help="run the purge part N times")
+    parser.add_argument(
+        "--idle-s", type=float, default=10.0, help="each idle phase of the purge part (10 s)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     global CROP, VEHICLE
@@ -553,7 +572,9 @@ def main() -> None:
     parts = {
         "ingest": lambda: ingest(folder, args.ingest, rng),
         "search": lambda: search(folder, args.reads, rng),
-        "purge": lambda: purge_while_ingesting(folder, args.purge_reads, args.rate, rng),
+        "purge": lambda: purge_while_ingesting(
+            folder, args.purge_reads, args.rate, rng, idle_s=args.idle_s
+        ),
         "wal": lambda: purge_wal(folder, args.purge_reads, rng),
     }
     if not args.json:

@@ -245,12 +245,18 @@ async def test_purge_works_in_bounded_background_batches_and_the_day_is_gone(
         )
         store.write = real_write  # type: ignore[method-assign]
 
-        batches = [result for background, result in calls if background]
-        # Every delete batch is a background write of at most batch_rows rows or images.
-        assert len(batches) >= (240 // 25) * 2
-        assert all(rows <= 25 and images <= 25 for rows, images, _ in batches)
-        assert sum(rows for rows, _, _ in batches) == 240
+        batches = [result[0] for background, result in calls if background]
+        # Every delete batch is a background write that looks at no more than batch_rows rows,
+        # images or plate keys: the images, the reads' plate keys in their own order, the reads.
+        assert len(batches) >= (240 // 25) * 3
+        assert all(b.seen <= 25 and b.rows <= 25 and b.images <= 25 for b in batches)
+        assert sum(b.rows for b in batches) == 240
         assert image_proof.images == 240 and read_proof.rows == 240
+        # No plate key of the day is left, and those of the reads that came in meanwhile are.
+        keys = await store.query(
+            lambda c: c.execute("SELECT day, count(*) FROM plate_keys GROUP BY day").fetchall()
+        )
+        assert keys == [(now.date().isoformat(), 20)]
         assert image_proof.key_destroyed and read_proof.key_destroyed
 
         # The day is gone: no rows, no key, no segment file; the reads that came in meanwhile

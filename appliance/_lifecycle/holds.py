@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._storage.plate_keys import PLATE_READS, plate_reads_args
 from .records import utc
 
 if TYPE_CHECKING:
@@ -110,11 +111,12 @@ class Holds:
         elif plate:
             if start is None or end is None or end <= start:
                 raise HoldError("a hold by plate needs a window: --start and --end")
-            index = store.cipher.plate_index(plate)
+            args = plate_reads_args(store.cipher.plate_index(plate), start, end)
             rows = await store.query(
                 lambda c: c.execute(
-                    "SELECT id FROM reads WHERE plate_index = ? AND seen_at >= ? AND seen_at < ?",
-                    (index, utc(start), utc(end)),
+                    f"{PLATE_READS} SELECT id FROM reads WHERE id IN (SELECT id FROM plate_reads)"
+                    " AND seen_at >= ? AND seen_at < ?",
+                    (*args, utc(start), utc(end)),
                 ).fetchall()
             )
             chosen = [r[0] for r in rows]

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import models
+from .._storage.plate_keys import INSERT_PLATE_KEY
 from ..models import PlateCandidate, PlateRead
 
 if TYPE_CHECKING:
@@ -115,6 +116,7 @@ class ReadRecords:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
+            conn.execute(INSERT_PLATE_KEY, (day, row[4], read.id))
             for kind, blob in images:
                 name, offset = segments.append(conn, IMAGE, day, blob)
                 conn.execute(

@@ -22,9 +22,10 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -190,47 +191,12 @@ class Purger:
 
                 await store.write(promote)
 
-        # 3. delete the day's rows, a small batch per transaction. Each batch is a *background*
-        # write: it runs alone in its own transaction and only when no ingest write is waiting
-        # (Store.write), it is sized to take about BATCH_TARGET_S, and the purge then rests
-        # REST_FACTOR times as long as the batch took. An ingest write that arrives mid-batch
-        # stops it (it *yields*: rolled back, tried again smaller), so ingest waits for SQLite
-        # to notice, not for the batch; after MAX_GIVE_WAY yields in a row one batch runs to
-        # the end, so a purge finishes under any ingest rate. WAL checkpoints run off the
-        # writer (_storage/checkpoints.py).
+        # 3. delete the day's rows, a small background batch per transaction (_in_batches).
         rows = images = 0
-        size = min(batch, 100)
-        pace = PurgePace(store.commit_times)
-        gave_way = 0  # batches in a row that gave way to another write
-        while True:
-
-            def one_batch(c: sqlite3.Connection, n: int = size) -> tuple[int, int, float]:
-                started = time.perf_counter()
-                if klass == IMAGE:
-                    done = (0, _delete_images(c, day, n, held_sql, held_args))
-                else:
-                    done = _delete_reads(c, klass, day, n, held_sql, held_args)
-                return done[0], done[1], time.perf_counter() - started
-
-            try:
-                deleted_rows, deleted_images, took = await store.write(
-                    one_batch, background=True, yields=gave_way < MAX_GIVE_WAY
-                )
-            except WriteYielded as yielded:
-                # An ingest write came while the batch ran: it went first, and the batch is
-                # tried again, smaller, after the usual rest.
-                gave_way += 1
-                size = max(MIN_BATCH_ROWS, size // 2)
-                await asyncio.sleep(pace.rest_after(yielded.took))
-                continue
-            gave_way = 0
+        for step in purge_steps(klass, day, held_sql, held_args):
+            deleted_rows, deleted_images = await self._in_batches(step, batch)
             rows += deleted_rows
             images += deleted_images
-            if (deleted_images if klass == IMAGE else deleted_rows) < size:
-                break
-            size = _next_size(size, took, batch)
-            await asyncio.sleep(pace.rest_after(took))
-        self.slowed_rests += pace.slowed
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -257,6 +223,54 @@ class Purger:
             klass, day, rows, images, remaining_held,
         )
         return proof
+
+    async def _in_batches(self, one: Step, batch: int) -> tuple[int, int]:
+        """Run ``one`` batch after another until one comes back short; (rows, images) deleted.
+
+        Each batch is a *background* write: it runs alone in its own transaction and only when
+        no ingest write is waiting (Store.write), it is sized to take about BATCH_TARGET_S, and
+        the purge then rests REST_FACTOR times as long as the batch took. An ingest write that
+        arrives mid-batch stops it (it *yields*: rolled back, tried again smaller), so ingest
+        waits for SQLite to notice, not for the batch; after MAX_GIVE_WAY yields in a row one
+        batch runs to the end, so a purge finishes under any ingest rate. WAL checkpoints run
+        off the writer (_storage/checkpoints.py). ``after`` is where the last committed batch
+        stopped (a yielded batch was rolled back, so it does not move)."""
+        store = self.store
+        rows = images = 0
+        size = min(batch, 100)
+        pace = PurgePace(store.commit_times)
+        gave_way = 0  # batches in a row that gave way to another write
+        after: tuple[bytes, str] = (b"", "")
+        while True:
+
+            def timed(
+                c: sqlite3.Connection, n: int = size, at: tuple[bytes, str] = after
+            ) -> tuple[Batch, float]:
+                started = time.perf_counter()
+                done = one(c, n, at)
+                return done, time.perf_counter() - started
+
+            try:
+                done, took = await store.write(
+                    timed, background=True, yields=gave_way < MAX_GIVE_WAY
+                )
+            except WriteYielded as yielded:
+                # An ingest write came while the batch ran: it went first, and the batch is
+                # tried again, smaller, after the usual rest.
+                gave_way += 1
+                size = max(MIN_BATCH_ROWS, size // 2)
+                await asyncio.sleep(pace.rest_after(yielded.took))
+                continue
+            gave_way = 0
+            rows += done.rows
+            images += done.images
+            after = done.last
+            if done.seen < size:
+                break
+            size = _next_size(size, took, batch)
+            await asyncio.sleep(pace.rest_after(took))
+        self.slowed_rests += pace.slowed
+        return rows, images
 
     async def _prove(
         self,
@@ -416,6 +430,70 @@ def _next_size(size: int, took: float, limit: int) -> int:
         return min(limit, size * 2)
     scaled = int(size * BATCH_TARGET_S / took)
     return max(MIN_BATCH_ROWS, min(limit, scaled, size * 2))
+
+
+class Batch(NamedTuple):
+    """What one purge batch did."""
+
+    #: rows it looked at: a batch that saw fewer than it was allowed to was the last
+    seen: int
+    rows: int
+    images: int
+    #: the last plate key it looked at, where the next batch starts (key sweeps)
+    last: tuple[bytes, str] = (b"", "")
+
+
+Step = Callable[[sqlite3.Connection, int, tuple[bytes, str]], Batch]
+
+
+def purge_steps(klass: str, day: str, held_sql: str, held_args: tuple[str]) -> list[Step]:
+    """What purging (klass, day) deletes, in order; each step is run in batches until one comes
+    back short (``Purger._in_batches``; benchmarks/storage.py counts the WAL they write).
+
+    Reads (and hits) go with their plate keys (migration 0010). Those are deleted apart, in
+    their own order, a few pages per batch: deleted with each batch of reads, in the reads'
+    order, every batch rewrote ~100 pages of the plate index. Keys first, so a purge cut short
+    leaves its reads and the day stays due; once more after the reads, for the keys of reads
+    that arrived for this day while it was being purged."""
+
+    def images(c: sqlite3.Connection, n: int, after: tuple[bytes, str]) -> Batch:
+        deleted = _delete_images(c, day, n, held_sql, held_args)
+        return Batch(deleted, 0, deleted)
+
+    def keys(c: sqlite3.Connection, n: int, after: tuple[bytes, str]) -> Batch:
+        return _delete_plate_keys(c, klass, day, n, held_sql, held_args, after)
+
+    def reads(c: sqlite3.Connection, n: int, after: tuple[bytes, str]) -> Batch:
+        deleted_rows, deleted_images = _delete_reads(c, klass, day, n, held_sql, held_args)
+        return Batch(deleted_rows, deleted_rows, deleted_images)
+
+    return [images] if klass == IMAGE else [keys, reads, keys]
+
+
+def _delete_plate_keys(
+    conn: sqlite3.Connection,
+    klass: str,
+    day: str,
+    batch: int,
+    held_sql: str,
+    held_args: tuple[str],
+    after: tuple[bytes, str],
+) -> Batch:
+    """The next ``batch`` plate keys of ``day`` after ``after``, in key order; those of
+    ``klass`` reads not under a hold, and those whose read is gone, are deleted."""
+    found = conn.execute(
+        "SELECT k.plate_index, k.read_id, r.id IS NULL OR (r.class = ? AND r.id NOT IN"
+        f" ({held_sql})) FROM plate_keys k LEFT JOIN reads r ON r.id = k.read_id"
+        " WHERE k.day = ? AND (k.plate_index, k.read_id) > (?, ?)"
+        " ORDER BY k.plate_index, k.read_id LIMIT ?",
+        (klass, *held_args, day, *after, batch),
+    ).fetchall()
+    gone = [(day, index, read_id) for index, read_id, purged in found if purged]
+    conn.executemany(
+        "DELETE FROM plate_keys WHERE day = ? AND plate_index = ? AND read_id = ?", gone
+    )
+    last = (bytes(found[-1][0]), str(found[-1][1])) if found else after
+    return Batch(len(found), 0, 0, last)
 
 
 def _delete_images(

@@ -41,6 +41,7 @@ from .._lifecycle.keyring import (
 )
 from .._lifecycle.records import ReadRecords, utc
 from .._lifecycle.settings import KeySettings
+from .._storage.plate_keys import PLATE_READS, plate_reads_args
 from ..settings import SecretRef
 
 MAIN_DB = "alprbox.db"
@@ -256,6 +257,13 @@ def search(copy_dir: Path, cipher: FieldCipher, query: Query) -> SearchResult:
     return SearchResult(found, unreadable, ring_id)
 
 
+def _has_plate_keys(conn: sqlite3.Connection) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'plate_keys'"
+    ).fetchone()
+    return found is not None
+
+
 def _glob(pattern: str) -> str:
     """A plate pattern (``7AB*``, ``?XY12?``), normalized like plates, wildcards kept."""
     return "".join(c if c in "*?" else normalize_plate(c) for c in pattern)
@@ -266,9 +274,16 @@ def _candidates(
 ) -> list[tuple[str, str, str, bytes]]:
     where: list[str] = []
     args: list[Any] = []
+    prefix = ""
     if query.plate is not None:
-        where.append("plate_index = ?")
-        args.append(cipher.plate_index(query.plate))
+        index = cipher.plate_index(query.plate)
+        if _has_plate_keys(conn):
+            prefix = PLATE_READS + " "
+            args += plate_reads_args(index, query.start, query.end)
+            where.append("id IN (SELECT id FROM plate_reads)")
+        else:  # a replica of a site from before migration 0010: reads.plate_index was indexed
+            where.append("plate_index = ?")
+            args.append(index)
     if query.read_ids:
         where.append(f"id IN ({','.join('?' * len(query.read_ids))})")
         args += query.read_ids
@@ -283,7 +298,7 @@ def _candidates(
     return [
         (r[0], r[1], r[2], bytes(r[3]))
         for r in conn.execute(
-            f"SELECT id, camera, seen_at, payload FROM reads WHERE {' AND '.join(where)}"
+            f"{prefix}SELECT id, camera, seen_at, payload FROM reads WHERE {' AND '.join(where)}"
             f" ORDER BY seen_at DESC{limit}",
             args,
         )

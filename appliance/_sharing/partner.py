@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .._hotlist.plates import normalize_plate
+from .._storage.plate_keys import PLATE_READS, plate_reads_args
 from ..base import PartnerQuery
 from .authority import Authorization, DeliveryRefused
 from .outbox import Outbox, OutboxFull
@@ -37,13 +38,15 @@ def _counter(
     index: bytes, start: datetime, end: datetime
 ) -> Callable[[sqlite3.Connection], tuple[int, str | None]]:
     """Reads of one plate index in [start, end): count and latest time; nothing decrypted."""
-    args = (index, start.astimezone(UTC).isoformat(timespec="microseconds"),
+    args = (*plate_reads_args(index, start, end),
+            start.astimezone(UTC).isoformat(timespec="microseconds"),
             end.astimezone(UTC).isoformat(timespec="microseconds"))
 
     def op(c: sqlite3.Connection) -> tuple[int, str | None]:
         count, last = c.execute(
-            "SELECT count(*), max(seen_at) FROM reads WHERE plate_index = ? AND seen_at >= ?"
-            " AND seen_at < ?", args).fetchone()
+            f"{PLATE_READS} SELECT count(*), max(seen_at) FROM reads"
+            " WHERE id IN (SELECT id FROM plate_reads) AND seen_at >= ? AND seen_at < ?",
+            args).fetchone()
         return int(count), last
 
     return op

@@ -36,6 +36,7 @@ from .bolos import BoloRecords
 from .checkpoints import Checkpointer
 from .commit_times import CommitTimes
 from .identity import IdentityRecords
+from .plate_keys import PLATE_READS, plate_reads_args
 
 logger = logging.getLogger(__name__)
 
@@ -450,12 +451,12 @@ class Store:
 
     async def find_plate(self, plate: str, limit: int = 100) -> list[PlateRead]:
         """Reads of exactly this plate (normalized), newest first."""
-        index = self.cipher.plate_index(plate)
+        args = plate_reads_args(self.cipher.plate_index(plate))
         rows = await self.query(
             lambda c: c.execute(
-                "SELECT id, camera, seen_at, payload FROM reads WHERE plate_index = ?"
-                " ORDER BY seen_at DESC LIMIT ?",
-                (index, limit),
+                f"{PLATE_READS} SELECT id, camera, seen_at, payload FROM reads"
+                " WHERE id IN (SELECT id FROM plate_reads) ORDER BY seen_at DESC LIMIT ?",
+                (*args, limit),
             ).fetchall()
         )
         return [self._decode_read(*row) for row in rows]
