@@ -17,7 +17,8 @@ it on the box's real disk):
    (``overhead_ratio`` = plain inline / encrypted; ``encryption_ratio`` = plain segments /
    encrypted);
 2. exact plate search over ``--reads`` stored reads spread over a year (``--reads 10000000`` for
-   the issue's target): ``Store.find_plate`` latency p50/p99 (a keyed-hash lookup in each stored day + decryption);
+   the issue's target): ``Store.find_plate`` latency p50/p99 (a keyed-hash lookup in each stored
+   day, then decryption);
 3. purging one day of ``--purge-reads`` reads (images, then reads, key destroyed) while reads keep
    arriving at ``--rate`` per second, the purge running and held in turn (``WINDOW_S`` each):
    ingest latency p50/p99 in the purge's windows vs the held windows between them
