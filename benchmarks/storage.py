@@ -62,6 +62,7 @@ from appliance._lifecycle.records import READ, read_ad, utc  # noqa: E402
 from appliance._lifecycle.retention import Purger, purge_steps  # noqa: E402
 from appliance._lifecycle.settings import RetentionSettings  # noqa: E402
 from appliance._storage import Store  # noqa: E402
+from appliance._storage.plate_keys import INSERT_PLATE_KEY  # noqa: E402
 from appliance.models import PlateRead  # noqa: E402
 
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -257,10 +258,7 @@ async def bulk_fill(store: Store, count: int, rng: random.Random, days: int) -> 
                 " key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
-            c.executemany(
-                "INSERT INTO plate_keys (day, plate_index, read_id) VALUES (?, ?, ?)",
-                [(row[3], row[4], row[0]) for row in rows],
-            )
+            c.executemany(INSERT_PLATE_KEY, [(row[3], row[4], row[0]) for row in rows])
 
         await store.write(op)
     return probes
