@@ -192,11 +192,14 @@ class Purger:
                 await store.write(promote)
 
         # 3. delete the day's rows, a small background batch per transaction (_in_batches).
+        # One pace for the whole purge: its baseline is ingest before the purge began.
+        pace = PurgePace(store.commit_times)
         rows = images = 0
         for step in purge_steps(klass, day, held_sql, held_args):
-            deleted_rows, deleted_images = await self._in_batches(step, batch)
+            deleted_rows, deleted_images = await self._in_batches(step, batch, pace)
             rows += deleted_rows
             images += deleted_images
+        self.slowed_rests += pace.slowed
         # Held rows left in place (reads keep their class under a hold key); held images move
         # to the hold's class, so for images the ones moved now are the held ones.
         remaining_held = len(held) if klass == IMAGE else 0
@@ -224,7 +227,7 @@ class Purger:
         )
         return proof
 
-    async def _in_batches(self, one: Step, batch: int) -> tuple[int, int]:
+    async def _in_batches(self, one: Step, batch: int, pace: PurgePace) -> tuple[int, int]:
         """Run ``one`` batch after another until one comes back short; (rows, images) deleted.
 
         Each batch is a *background* write: it runs alone in its own transaction and only when
@@ -238,7 +241,6 @@ class Purger:
         store = self.store
         rows = images = 0
         size = min(batch, 100)
-        pace = PurgePace(store.commit_times)
         gave_way = 0  # batches in a row that gave way to another write
         after: tuple[bytes, str] = (b"", "")
         while True:
@@ -269,7 +271,6 @@ class Purger:
                 break
             size = _next_size(size, took, batch)
             await asyncio.sleep(pace.rest_after(took))
-        self.slowed_rests += pace.slowed
         return rows, images
 
     async def _prove(
