@@ -14,20 +14,13 @@ from appliance._lifecycle.holds import Holds
 from appliance._lifecycle.retention import Purger
 from appliance._lifecycle.settings import RetentionSettings
 from appliance._storage import Store, migrations
+from appliance.testing import plate_read
 
 DAY = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 def a_read(text: str, at: datetime = DAY) -> PlateRead:
-    return PlateRead(
-        camera="gate",
-        text=text,
-        confidence=0.9,
-        first_seen=at,
-        last_seen=at + timedelta(seconds=1),
-        box=(1, 2, 3, 4),
-        crop_jpeg=b"\xff\xd8crop-" + text.encode(),
-    )
+    return plate_read(text, at)
 
 
 def plate_keys(db: Path) -> list[tuple[str, str]]:
