@@ -2,7 +2,7 @@
 
     python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
                                  [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH]
-                                 [--only ingest|search|purge|wal] [--repeat N] [--idle-s 10]
+                                 [--only ingest|search|purge|wal|idle] [--repeat N] [--idle-s 10]
                                  [--json]
 
 Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
@@ -20,14 +20,19 @@ it on the box's real disk):
    the issue's target): ``Store.find_plate`` latency p50/p99 (a keyed-hash lookup in each stored
    day, then decryption);
 3. purging one day of ``--purge-reads`` reads (images, then reads, key destroyed) while reads keep
-   arriving at ``--rate`` per second, the purge running and held in turn (``WINDOW_S`` each):
-   ingest latency p50/p99 in the purge's windows vs the held windows between them
-   (``p99_ratio``), and vs idle phases before and after (``--idle-s`` each, the disk flushed
-   before each; ``p99_ratio_vs_idle`` takes both together).
+   arriving at ``--rate`` per second, the purge running for one window (``WINDOW_S``) and held
+   for the next two, in turn: ingest latency p50/p99 in the purge's windows vs the idle windows
+   interleaved with them (the second held window, starting a full window after the purge's last
+   batch: ``p99_ratio_vs_idle_windows``), vs the first held windows (``p99_ratio``), and vs
+   idle phases before and after (``--idle-s`` each, the disk flushed before each;
+   ``p99_ratio_vs_idle`` takes both together).
    ``--repeat N`` runs this part N times on fresh stores and prints every run (the tail is
    noisy on a shared machine: report all runs, not the best);
 4. what purging that day writes, alone: WAL frames per 100-read transaction, against the size
-   of the database (every frame is checkpointed and shipped by litestream).
+   of the database (every frame is checkpointed and shipped by litestream);
+5. only with ``--only idle``: the purge part's store and ingest with no purge, for ``--idle-s``
+   (``--idle-s 600``: ten minutes), ingest p99 minute by minute: how far the purge part's short
+   idle phases, just after the disk was flushed, are from idle over as long as a purge takes.
 
 Nothing is asserted: the numbers are for the README. Replication is not running here (see the
 replication benchmark for lag); segment files are what litestream does not have to ship.
@@ -348,6 +353,14 @@ async def settle(store: Store) -> None:
     await asyncio.to_thread(os.sync)
 
 
+async def fill_day(store: Store, count: int, rng: random.Random, day: datetime) -> None:
+    """A day of ``count`` reads with small images (bulk, like a busy site's day)."""
+    small = os.urandom(2000)
+    stored = [a_read(rng, day + timedelta(seconds=i * 86400 / count), small) for i in range(count)]
+    for first in range(0, count, 2000):
+        await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
+
+
 async def purge_while_ingesting(
     folder: Path,
     count: int,
@@ -359,12 +372,8 @@ async def purge_while_ingesting(
     store = await open_store(Path(tempfile.mkdtemp(prefix="purge-", dir=folder)))
     images = os.urandom(CROP + VEHICLE)
     day = DAY0
-    # The day to purge: reads with small images (bulk, like a busy site's day).
-    small = os.urandom(2000)
-    stored = [a_read(rng, day + timedelta(seconds=i * 86400 / count), small) for i in range(count)]
     fill_start = time.perf_counter()
-    for first in range(0, count, 2000):
-        await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
+    await fill_day(store, count, rng, day)
     fill_s = time.perf_counter() - fill_start
     today = day + timedelta(days=40)
     # The fill's dirty pages and WAL would otherwise be written back during the idle phase and
@@ -465,6 +474,36 @@ async def purge_while_ingesting(
     }
 
 
+# -- 3b. idle ingest, minute by minute -------------------------------------------------------
+
+
+async def idle_by_minute(
+    folder: Path, count: int, rate: float, rng: random.Random, idle_s: float
+) -> dict[str, Any]:
+    """The purge part's store and ingest with no purge at all, for ``idle_s``: p99 per minute.
+    Shows how far a short idle phase just after ``settle()`` (the purge part's idle phases)
+    is from idle over as long as a big purge takes."""
+    store = await open_store(Path(tempfile.mkdtemp(prefix="idle-", dir=folder)))
+    images = os.urandom(CROP + VEHICLE)
+    await fill_day(store, count, rng, DAY0)
+    await settle(store)
+    minutes: list[list[float]] = []
+    today = DAY0 + timedelta(days=40)
+    for _ in range(max(1, round(idle_s / 60))):
+        minutes.append(await paced_ingest(store, rate, 60.0, today, rng, images))
+    await store.close()
+    every = [x for minute in minutes for x in minute]
+    return {
+        "day_reads": count,
+        "ingest_rate_per_s": rate,
+        "minutes": len(minutes),
+        "p99_ms_by_minute": [round(pct(minute, 0.99), 2) for minute in minutes],
+        "first_minute_p99_ms": round(pct(minutes[0], 0.99), 2),
+        "p99_ms": round(pct(every, 0.99), 2),
+        "p50_ms": round(statistics.median(every), 2),
+    }
+
+
 # -- 4. what a purge writes -----------------------------------------------------------------
 
 
@@ -560,7 +599,7 @@ def main() -> None:
     parser.add_argument("--vehicle-kb", type=int, default=0, help="vehicle image size (0)")
     parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
     parser.add_argument(
-        "--only", choices=("ingest", "search", "purge", "wal"), help="run one of the parts"
+        "--only", choices=("ingest", "search", "purge", "wal", "idle"), help="run one of the parts"
     )
     parser.add_argument("--repeat", type=int, default=1, help="run the purge part N times")
     parser.add_argument(
@@ -589,12 +628,14 @@ def main() -> None:
             folder, args.purge_reads, args.rate, rng, idle_s=args.idle_s
         ),
         "wal": lambda: purge_wal(folder, args.purge_reads, rng),
+        "idle": lambda: idle_by_minute(folder, args.purge_reads, args.rate, rng, args.idle_s),
     }
     if not args.json:
         print(json.dumps({"machine": result["machine"]}, indent=1))
     try:
         for name, run in parts.items():
-            if args.only and name != args.only:
+            # "idle" is a long run of its own, asked for by name
+            if (args.only and name != args.only) or (name == "idle" and args.only != "idle"):
                 continue
             runs = args.repeat if name == "purge" else 1
             samples = []
