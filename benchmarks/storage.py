@@ -385,9 +385,9 @@ async def purge_while_ingesting(
     # while ingest never stops. The shared disk's own fsync tail swings several-fold within a
     # minute (held-window p99 per tenth of a 500,000-read run: 1.4-13 ms), so phases before and
     # after the purge are a poor baseline for a purge that runs half an hour: windows
-    # interleaved over the same minutes see the same disk. The first held window ("held") still
-    # has the checkpoints of the pages the purge just dirtied; the second ("idle") starts a full
-    # window after the purge's last batch, when they are done, and is the idle baseline. Only
+    # interleaved over the same minutes see the same disk. The first held window ("held") may
+    # still have checkpoints of the pages the purge just dirtied; the second ("idle") starts a
+    # full window after the purge's last batch and is the idle baseline. Only
     # the writes that start in a window's second half count, so no window inherits another's
     # start.
     purge_on = asyncio.Event()
@@ -480,7 +480,8 @@ async def purge_while_ingesting(
 async def idle_by_minute(
     folder: Path, count: int, rate: float, rng: random.Random, idle_s: float
 ) -> dict[str, Any]:
-    """The purge part's store and ingest with no purge at all, for ``idle_s``: p99 per minute.
+    """The purge part's store and ingest with no purge at all, for ``idle_s`` rounded to whole
+    minutes (at least one): p99 per minute.
     Shows how far a short idle phase just after ``settle()`` (the purge part's idle phases)
     is from idle over as long as a big purge takes."""
     store = await open_store(Path(tempfile.mkdtemp(prefix="idle-", dir=folder)))
