@@ -3,7 +3,7 @@
     python benchmarks/storage.py [--ingest 20000] [--reads 200000] [--purge-reads 50000]
                                  [--rate 400] [--crop-kb 20] [--vehicle-kb 0] [--dir PATH]
                                  [--only ingest|search|purge|wal|idle] [--repeat N] [--idle-s 10]
-                                 [--json]
+                                 [--control] [--json]
 
 Measures, in one run, against a fresh data directory (default: a temporary one; ``--dir`` to put
 it on the box's real disk):
@@ -27,7 +27,9 @@ it on the box's real disk):
    idle phases before and after (``--idle-s`` each, the disk flushed before each;
    ``p99_ratio_vs_idle`` takes both together).
    ``--repeat N`` runs this part N times on fresh stores and prints every run (the tail is
-   noisy on a shared machine: report all runs, not the best);
+   noisy on a shared machine: report all runs, not the best); ``--control`` follows each run
+   with its control, the same run with no purge, as long (``p99_ratio_vs_control``: the purge's
+   windows against every window of a run in which nothing was purged);
 4. what purging that day writes, alone: WAL frames per 100-read transaction, against the size
    of the database (every frame is checkpointed and shipped by litestream);
 5. only with ``--only idle``: the purge part's store and ingest with no purge, for ``--idle-s``
@@ -368,7 +370,10 @@ async def purge_while_ingesting(
     rng: random.Random,
     window: float = WINDOW_S,
     idle_s: float = 10.0,
+    control_s: float | None = None,
 ) -> dict[str, Any]:
+    """The purge part; with ``control_s``, its control: the same store, ingest and window
+    cycle, with the purge replaced by a wait of ``control_s`` seconds."""
     store = await open_store(Path(tempfile.mkdtemp(prefix="purge-", dir=folder)))
     images = os.urandom(CROP + VEHICLE)
     day = DAY0
@@ -407,6 +412,9 @@ async def purge_while_ingesting(
     purge_start = time.perf_counter()
 
     async def purge() -> None:
+        if control_s is not None:
+            await asyncio.sleep(control_s)
+            return
         await purger.purge("image", day.date().isoformat(), today, "benchmark")
         await purger.purge("read", day.date().isoformat(), today, "benchmark")
 
@@ -471,6 +479,28 @@ async def purge_while_ingesting(
         "reads_left": remaining,
         # every latency, for the pooled figures of --repeat (popped before printing)
         "_samples": {"during": during, "held": held, "idle": idle_windows},
+    }
+
+
+async def purge_control(
+    folder: Path, count: int, rate: float, rng: random.Random, seconds: float
+) -> dict[str, Any]:
+    """The purge part run again with no purge, as long as the purge ran: every window is idle.
+    Its p99 over all windows is what the same disk gives ingest over as long a run, at nearly
+    the same time, with nothing purged. It tells whether the purge run's idle windows carry
+    something of the purge (they would read higher than the control's)."""
+    run = await purge_while_ingesting(folder, count, rate, rng, control_s=seconds)
+    every = [x for kind in ("during", "held", "idle") for x in run["_samples"][kind]]
+    return {
+        "control_s": round(seconds, 1),
+        "samples": len(every),
+        "windows_p50_ms": round(statistics.median(every), 2),
+        "windows_p99_ms": round(pct(every, 0.99), 2),
+        # the windows in the purge run's slots, for the same comparison it makes
+        "purge_slot_p99_ms": run["during_purge_p99_ms"],
+        "held_slot_p99_ms": run["held_p99_ms"],
+        "idle_slot_p99_ms": run["idle_windows_p99_ms"],
+        "_samples": every,
     }
 
 
@@ -564,7 +594,7 @@ async def purge_wal(folder: Path, count: int, rng: random.Random) -> dict[str, A
     }
 
 
-def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def pooled(runs: list[dict[str, Any]], controls: list[list[float]]) -> dict[str, Any]:
     """The purge runs' window latencies taken together. One run's p99 rests on its ~20
     slowest writes, and stalls come in bursts (one 20 ms stall delays ~8 writes in a row at
     400/s), so a single run's ratio mostly counts how many stalls fell on which side; pooling
@@ -572,7 +602,7 @@ def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     during = [x for run in runs for x in run["during"]]
     held = [x for run in runs for x in run["held"]]
     idle = [x for run in runs for x in run["idle"]]
-    return {
+    out: dict[str, Any] = {
         "runs": len(runs),
         "held_samples": len(held),
         "during_samples": len(during),
@@ -588,6 +618,12 @@ def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
             round(pct(r["during"], 0.99) / pct(r["held"], 0.99), 2) for r in runs
         ),
     }
+    if controls:
+        control = [x for run in controls for x in run]
+        out["control_samples"] = len(control)
+        out["control_p99_ms"] = round(pct(control, 0.99), 2)
+        out["p99_ratio_vs_control"] = round(pct(during, 0.99) / pct(control, 0.99), 2)
+    return out
 
 
 def main() -> None:
@@ -605,6 +641,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="run the purge part N times")
     parser.add_argument(
         "--idle-s", type=float, default=10.0, help="each idle phase of the purge part (10 s)"
+    )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="after each purge run, its control: the same run with no purge, as long",
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -640,6 +681,7 @@ def main() -> None:
                 continue
             runs = args.repeat if name == "purge" else 1
             samples = []
+            controls: list[list[float]] = []
             for n in range(runs):
                 key = name if n == 0 else f"{name}_{n + 1}"
                 result[key] = asyncio.run(run())
@@ -648,8 +690,22 @@ def main() -> None:
                     samples.append(result[key].pop("_samples"))
                 if not args.json:
                     print(json.dumps({key: result[key]}, indent=1), flush=True)
+                if name == "purge" and args.control:
+                    control = asyncio.run(
+                        purge_control(
+                            folder, args.purge_reads, args.rate, rng, result[key]["purge_s"]
+                        )
+                    )
+                    control["load_1m"] = round(os.getloadavg()[0], 2)
+                    controls.append(control.pop("_samples"))
+                    control["p99_ratio_vs_control"] = round(
+                        result[key]["during_purge_p99_ms"] / control["windows_p99_ms"], 2
+                    )
+                    result[f"{key}_control"] = control
+                    if not args.json:
+                        print(json.dumps({f"{key}_control": control}, indent=1), flush=True)
             if len(samples) > 1:
-                result[f"{name}_pooled"] = pooled(samples)
+                result[f"{name}_pooled"] = pooled(samples, controls)
                 if not args.json:
                     print(json.dumps({f"{name}_pooled": result[f"{name}_pooled"]}, indent=1))
         if args.json:
