@@ -99,6 +99,17 @@ def filesystem(path: Path) -> str:
     return kind
 
 
+def machine(folder: Path) -> dict[str, Any]:
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_1m": round(os.getloadavg()[0], 2),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "filesystem": filesystem(folder),
+    }
+
+
 def bytes_written() -> int | None:
     """Bytes this process has sent to the disk so far (Linux ``/proc/self/io``): the WAL, the
     checkpoints' copies into the database file, segments. None where it cannot be read."""
@@ -653,16 +664,7 @@ def main() -> None:
     CROP, VEHICLE = args.crop_kb * 1000, args.vehicle_kb * 1000
     folder = Path(tempfile.mkdtemp(prefix="alprbox-storage-", dir=args.dir))
     rng = random.Random(7)
-    result: dict[str, Any] = {
-        "machine": {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "load_1m": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version,
-            "filesystem": filesystem(folder),
-        }
-    }
+    result: dict[str, Any] = {"machine": machine(folder)}
     parts = {
         "ingest": lambda: ingest(folder, args.ingest, rng),
         "search": lambda: search(folder, args.reads, rng),

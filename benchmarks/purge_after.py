@@ -1,0 +1,145 @@
+"""Does something of a purge outlast its batches? Ingest p99 in 10 s buckets before, during and
+after a purge that runs straight through (no windows), with what the store is doing.
+
+    python benchmarks/purge_after.py [--purge-reads 100000] [--rate 400] [--before-s 120]
+                                     [--after-s 180] [--dir PATH] [--json]
+
+Fills one day of ``--purge-reads`` reads (storage.py's purge part: 2 KB crops), flushes the disk,
+ingests at ``--rate`` for ``--before-s``, purges the day (images, then reads) while ingest goes
+on, then ingests for ``--after-s`` more. Each 10 s bucket prints ingest p99 / p99.9 / max, the
+WAL file's size, the database's free pages (``PRAGMA freelist_count``: pages the purge freed that
+ingest has not reused yet) and page count, the background checkpoints and writer tail passes in
+the bucket, and the MB this process wrote. The summary gives p99 per phase and for the first and
+last minute after the purge. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import storage  # also puts the repository on sys.path
+from storage import DAY0, bytes_written, fill_day, open_store, paced_ingest, pct, settle
+
+from appliance._lifecycle.retention import Purger
+from appliance._lifecycle.settings import RetentionSettings
+from appliance._storage import Store
+
+BUCKET_S = 10.0
+
+
+async def store_state(store: Store, wal: Path) -> dict[str, Any]:
+    def pages(c: sqlite3.Connection) -> tuple[int, int, int]:
+        free = c.execute("PRAGMA freelist_count").fetchone()[0]
+        count = c.execute("PRAGMA page_count").fetchone()[0]
+        return free, count, wal.stat().st_size if wal.exists() else 0
+
+    free, count, wal_bytes = await store.query(pages)
+    return {
+        "wal_mb": round(wal_bytes / 1e6, 1),
+        "free_pages": free,
+        "pages": count,
+        "checkpoints": store.checkpointer.checkpoints,
+        "tail_passes": store.checkpointer.tail_passes,
+        "written": bytes_written() or 0,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="purge-after-", dir=args.dir))
+    rng = random.Random(3)
+    store = await open_store(folder)
+    wal = folder / "alprbox.db-wal"
+    images = os.urandom(storage.CROP)
+    today = DAY0 + timedelta(days=40)
+    buckets: list[dict[str, Any]] = []
+    phases: dict[str, list[float]] = {"before": [], "purge": [], "after": []}
+
+    async def bucket(phase: str) -> list[float]:
+        was = await store_state(store, wal)
+        latencies = await paced_ingest(store, args.rate, BUCKET_S, today, rng, images)
+        now = await store_state(store, wal)
+        buckets.append({
+            "phase": phase,
+            "p99_ms": round(pct(latencies, 0.99), 2),
+            "p999_ms": round(pct(latencies, 0.999), 2),
+            "max_ms": round(max(latencies), 1),
+            "wal_mb": now["wal_mb"],
+            "free_pages": now["free_pages"],
+            "pages": now["pages"],
+            "checkpoints": now["checkpoints"] - was["checkpoints"],
+            "tail_passes": now["tail_passes"] - was["tail_passes"],
+            "written_mb": round((now["written"] - was["written"]) / 1e6),
+        })
+        if not args.json:
+            print(json.dumps(buckets[-1]), flush=True)
+        phases[phase].extend(latencies)
+        return latencies
+
+    try:
+        await fill_day(store, args.purge_reads, rng, DAY0)
+        await settle(store)
+        for _ in range(round(args.before_s / BUCKET_S)):
+            await bucket("before")
+        purger = Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
+
+        async def purge() -> None:
+            for klass in ("image", "read"):
+                await purger.purge(klass, DAY0.date().isoformat(), today, "benchmark")
+
+        started = time.perf_counter()
+        task = asyncio.create_task(purge())
+        while not task.done():
+            await bucket("purge")
+        task.result()
+        purge_s = time.perf_counter() - started
+        after: list[list[float]] = []
+        for _ in range(round(args.after_s / BUCKET_S)):
+            after.append(await bucket("after"))
+        await store.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    per_minute = round(60 / BUCKET_S)
+    first = [x for b in after[:per_minute] for x in b]
+    last = [x for b in after[-per_minute:] for x in b]
+    return {
+        "day_reads": args.purge_reads,
+        "ingest_rate_per_s": args.rate,
+        "purge_s": round(purge_s, 1),
+        "buckets": buckets,
+        "p99_ms": {name: round(pct(values, 0.99), 2) for name, values in phases.items()},
+        "after_first_minute_p99_ms": round(pct(first, 0.99), 2),
+        "after_last_minute_p99_ms": round(pct(last, 0.99), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--purge-reads", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=400.0)
+    parser.add_argument("--before-s", type=float, default=120.0)
+    parser.add_argument("--after-s", type=float, default=180.0)
+    parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = {"machine": storage.machine(args.dir or Path(tempfile.gettempdir()))}
+    result["purge_after"] = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        summary = {k: v for k, v in result["purge_after"].items() if k != "buckets"}
+        print(json.dumps({"machine": result["machine"], "summary": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
