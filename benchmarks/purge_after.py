@@ -29,10 +29,18 @@ from pathlib import Path
 from typing import Any
 
 import storage  # also puts the repository on sys.path
-from storage import DAY0, bytes_written, fill_day, open_store, paced_ingest, pct, settle
+from storage import (
+    DAY0,
+    bytes_written,
+    day_purger,
+    fill_day,
+    open_store,
+    paced_ingest,
+    pct,
+    purge_day,
+    settle,
+)
 
-from appliance._lifecycle.retention import Purger
-from appliance._lifecycle.settings import RetentionSettings
 from appliance._storage import Store
 
 BUCKET_S = 10.0
@@ -91,14 +99,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await settle(store)
         for _ in range(round(args.before_s / BUCKET_S)):
             await bucket("before")
-        purger = Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
-
-        async def purge() -> None:
-            for klass in ("image", "read"):
-                await purger.purge(klass, DAY0.date().isoformat(), today, "benchmark")
-
         started = time.perf_counter()
-        task = asyncio.create_task(purge())
+        task = asyncio.create_task(purge_day(day_purger(store), DAY0, today))
         while not task.done():
             await bucket("purge")
         task.result()

@@ -374,6 +374,17 @@ async def fill_day(store: Store, count: int, rng: random.Random, day: datetime) 
         await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
 
 
+def day_purger(store: Store) -> Purger:
+    """A purger with the benchmarks' policy: non-hit images the day after, reads 30 days."""
+    return Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
+
+
+async def purge_day(purger: Purger, day: datetime, today: datetime) -> None:
+    """Purge one stored day as the lifecycle task does: its images, then its reads."""
+    for klass in ("image", "read"):
+        await purger.purge(klass, day.date().isoformat(), today, "benchmark")
+
+
 async def purge_while_ingesting(
     folder: Path,
     count: int,
@@ -416,7 +427,7 @@ async def purge_while_ingesting(
         return await plain_write(op, background=background, **how)
 
     store.write = held_between_windows  # type: ignore[method-assign]
-    purger = Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
+    purger = day_purger(store)
     during: list[float] = []
     held: list[float] = []
     idle_windows: list[float] = []
@@ -425,9 +436,8 @@ async def purge_while_ingesting(
     async def purge() -> None:
         if control_s is not None:
             await asyncio.sleep(control_s)
-            return
-        await purger.purge("image", day.date().isoformat(), today, "benchmark")
-        await purger.purge("read", day.date().isoformat(), today, "benchmark")
+        else:
+            await purge_day(purger, day, today)
 
     written_before = bytes_written()
     purge_task = asyncio.create_task(purge())
