@@ -33,12 +33,10 @@ from storage import (
     DAY0,
     bytes_written,
     day_purger,
-    fill_day,
-    open_store,
+    day_store,
     paced_ingest,
     pct,
     purge_day,
-    settle,
 )
 
 from appliance._storage import Store
@@ -46,7 +44,9 @@ from appliance._storage import Store
 BUCKET_S = 10.0
 
 
-async def store_state(store: Store, wal: Path) -> dict[str, Any]:
+async def store_state(store: Store) -> dict[str, Any]:
+    wal = Path(f"{store.path}-wal")
+
     def pages(c: sqlite3.Connection) -> tuple[int, int, int]:
         free = c.execute("PRAGMA freelist_count").fetchone()[0]
         count = c.execute("PRAGMA page_count").fetchone()[0]
@@ -66,17 +66,15 @@ async def store_state(store: Store, wal: Path) -> dict[str, Any]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="purge-after-", dir=args.dir))
     rng = random.Random(3)
-    store = await open_store(folder)
-    wal = folder / "alprbox.db-wal"
     images = os.urandom(storage.CROP)
     today = DAY0 + timedelta(days=40)
     buckets: list[dict[str, Any]] = []
     phases: dict[str, list[float]] = {"before": [], "purge": [], "after": []}
 
     async def bucket(phase: str) -> list[float]:
-        was = await store_state(store, wal)
+        was = await store_state(store)
         latencies = await paced_ingest(store, args.rate, BUCKET_S, today, rng, images)
-        now = await store_state(store, wal)
+        now = await store_state(store)
         buckets.append({
             "phase": phase,
             "p99_ms": round(pct(latencies, 0.99), 2),
@@ -95,8 +93,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         return latencies
 
     try:
-        await fill_day(store, args.purge_reads, rng, DAY0)
-        await settle(store)
+        store, _ = await day_store(folder, args.purge_reads, rng)
         for _ in range(round(args.before_s / BUCKET_S)):
             await bucket("before")
         started = time.perf_counter()

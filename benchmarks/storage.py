@@ -374,6 +374,19 @@ async def fill_day(store: Store, count: int, rng: random.Random, day: datetime) 
         await asyncio.gather(*(store.add_read(r) for r in stored[first : first + 2000]))
 
 
+async def day_store(folder: Path, count: int, rng: random.Random) -> tuple[Store, float]:
+    """A new store in ``folder`` holding one day (``DAY0``) of ``count`` reads, the disk settled
+    after the fill; and how long the fill took. The fill's dirty pages and WAL would otherwise
+    be written back during the first measured phase and inflate its tail (seen: idle p99 of
+    400 ms)."""
+    store = await open_store(folder)
+    started = time.perf_counter()
+    await fill_day(store, count, rng, DAY0)
+    fill_s = time.perf_counter() - started
+    await settle(store)
+    return store, fill_s
+
+
 def day_purger(store: Store) -> Purger:
     """A purger with the benchmarks' policy: non-hit images the day after, reads 30 days."""
     return Purger(store, RetentionSettings(read_days=30, hit_days=365, image_days=0))
@@ -396,16 +409,10 @@ async def purge_while_ingesting(
 ) -> dict[str, Any]:
     """The purge part; with ``control_s``, its control: the same store, ingest and window
     cycle, with the purge replaced by a wait of ``control_s`` seconds."""
-    store = await open_store(Path(tempfile.mkdtemp(prefix="purge-", dir=folder)))
+    store, fill_s = await day_store(Path(tempfile.mkdtemp(prefix="purge-", dir=folder)), count, rng)
     images = os.urandom(CROP + VEHICLE)
     day = DAY0
-    fill_start = time.perf_counter()
-    await fill_day(store, count, rng, day)
-    fill_s = time.perf_counter() - fill_start
     today = day + timedelta(days=40)
-    # The fill's dirty pages and WAL would otherwise be written back during the idle phase and
-    # inflate its tail (seen: idle p99 of 400 ms): both phases start from a settled disk.
-    await settle(store)
     idle = await paced_ingest(store, rate, idle_s, today, rng, images)
 
     # During the purge, the purge runs for one window and is held for the next two, in turn,
@@ -535,10 +542,8 @@ async def idle_by_minute(
     minutes (at least one): p99 per minute.
     Shows how far a short idle phase just after ``settle()`` (the purge part's idle phases)
     is from idle over as long as a big purge takes."""
-    store = await open_store(Path(tempfile.mkdtemp(prefix="idle-", dir=folder)))
+    store, _ = await day_store(Path(tempfile.mkdtemp(prefix="idle-", dir=folder)), count, rng)
     images = os.urandom(CROP + VEHICLE)
-    await fill_day(store, count, rng, DAY0)
-    await settle(store)
     minutes: list[list[float]] = []
     today = DAY0 + timedelta(days=40)
     for _ in range(max(1, round(idle_s / 60))):
