@@ -11,12 +11,20 @@ WAL file's size, the database's free pages (``PRAGMA freelist_count``: pages the
 ingest has not reused yet) and page count, the background checkpoints and writer tail passes in
 the bucket, and the MB this process wrote. The summary gives p99 per phase and for the first and
 last minute after the purge. Nothing is asserted.
+
+Each write's start and end are set beside the writer's tail passes and the checkpoint thread's
+checkpoints (``Checkpointer.tail_pass_spans`` / ``checkpoint_spans``): a bucket's
+``p99_no_tail_ms`` leaves out the writes that waited beside a tail pass (``beside_tail`` is their
+share), and ``slowest_beside`` says, of each phase's slowest 1 %, what share ran beside a tail
+pass, beside only a checkpoint, or beside neither. That is what tells whether the tail passes are
+the purge's cost or only go with a slow disk.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import random
@@ -42,6 +50,37 @@ from storage import (
 from appliance._storage import Store
 
 BUCKET_S = 10.0
+
+#: what a write's time overlapped: a tail pass (the writer's own checkpoint), else one of the
+#: checkpoint thread's checkpoints, else neither
+CAUSES = ("tail_pass", "checkpoint", "neither")
+
+
+def overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool:
+    """Whether [start, end] meets one of ``spans`` (sorted, not overlapping each other)."""
+    i = bisect.bisect_left(spans, (end, end)) - 1
+    return i >= 0 and spans[i][1] > start
+
+
+def causes(
+    writes: list[tuple[float, float]],
+    tail_passes: list[tuple[float, float]],
+    checkpoints: list[tuple[float, float]],
+) -> list[str]:
+    """For each write (start, end), what it ran beside (CAUSES)."""
+    return [
+        "tail_pass" if overlaps(tail_passes, a, b)
+        else "checkpoint" if overlaps(checkpoints, a, b)
+        else "neither"
+        for a, b in writes
+    ]
+
+
+def slowest_causes(latencies: list[float], why: list[str], q: float = 0.99) -> dict[str, float]:
+    """Of the writes at or above the ``q`` quantile, the share beside each of CAUSES."""
+    cut = pct(latencies, q)
+    slow = [c for x, c in zip(latencies, why, strict=True) if x >= cut]
+    return {c: round(slow.count(c) / len(slow), 2) for c in CAUSES} if slow else {}
 
 
 async def store_state(store: Store) -> dict[str, Any]:
@@ -70,14 +109,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     today = DAY0 + timedelta(days=40)
     buckets: list[dict[str, Any]] = []
     phases: dict[str, list[float]] = {"before": [], "purge": [], "after": []}
+    phase_causes: dict[str, list[str]] = {name: [] for name in phases}
 
     async def bucket(phase: str) -> list[float]:
         was = await store_state(store)
-        latencies = await paced_ingest(store, args.rate, BUCKET_S, today, rng, images)
+        writes: list[tuple[float, float]] = []
+        latencies = await paced_ingest(
+            store, args.rate, BUCKET_S, today, rng, images, spans=writes
+        )
         now = await store_state(store)
+        checkpointer = store.checkpointer
+        tail_spans = sorted(checkpointer.tail_pass_spans)
+        why = causes(writes, tail_spans, sorted(checkpointer.checkpoint_spans))
+        clear = [x for x, c in zip(latencies, why, strict=True) if c != "tail_pass"]
+        tail_ms = [(b - a) * 1000 for a, b in tail_spans if b > writes[0][0]]
         buckets.append({
             "phase": phase,
             "p99_ms": round(pct(latencies, 0.99), 2),
+            "p99_no_tail_ms": round(pct(clear, 0.99), 2),
+            "beside_tail": round(1 - len(clear) / len(latencies), 3),
+            "tail_pass_max_ms": round(max(tail_ms), 1) if tail_ms else 0.0,
             "p999_ms": round(pct(latencies, 0.999), 2),
             "max_ms": round(max(latencies), 1),
             "wal_mb": now["wal_mb"],
@@ -90,6 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.json:
             print(json.dumps(buckets[-1]), flush=True)
         phases[phase].extend(latencies)
+        phase_causes[phase].extend(why)
         return latencies
 
     try:
@@ -117,6 +169,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "purge_s": round(purge_s, 1),
         "buckets": buckets,
         "p99_ms": {name: round(pct(values, 0.99), 2) for name, values in phases.items()},
+        # the same without the writes that waited beside a tail pass
+        "p99_no_tail_ms": {
+            name: round(pct([x for x, c in zip(values, phase_causes[name], strict=True)
+                             if c != "tail_pass"], 0.99), 2)
+            for name, values in phases.items()
+        },
+        # of each phase's slowest 1 %, the share beside a tail pass, a checkpoint, neither
+        "slowest_beside": {
+            name: slowest_causes(values, phase_causes[name]) for name, values in phases.items()
+        },
         "after_first_minute_p99_ms": round(pct(first, 0.99), 2),
         "after_last_minute_p99_ms": round(pct(last, 0.99), 2),
     }

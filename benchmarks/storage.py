@@ -328,8 +328,10 @@ async def paced_ingest(
     rng: random.Random,
     images: bytes,
     skip: float = 0.0,
+    spans: list[tuple[float, float]] | None = None,
 ) -> list[float]:
-    """Ingest at ``rate`` for ``seconds``; the latencies of the writes started after ``skip``."""
+    """Ingest at ``rate`` for ``seconds``; the latencies of the writes started after ``skip``
+    (and, into ``spans``, when each of those began and ended, in ``time.perf_counter()``)."""
     latencies: list[float] = []
     pending: set[asyncio.Task[None]] = set()
     interval = 1.0 / rate
@@ -340,7 +342,10 @@ async def paced_ingest(
         t = time.perf_counter()
         await store.add_read(read)
         if t - start >= skip:
-            latencies.append((time.perf_counter() - t) * 1000)
+            ended = time.perf_counter()
+            latencies.append((ended - t) * 1000)
+            if spans is not None:
+                spans.append((t, ended))
 
     while time.perf_counter() - start < seconds:
         read = a_read(rng, at + timedelta(microseconds=n), images)

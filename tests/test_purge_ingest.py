@@ -388,6 +388,13 @@ async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_onl
         # Past the bound the writer copied the last frames, and the WAL started over.
         assert checkpointer.tail_passes >= 1
         assert largest < 3 * bound * 4200
+        # Each pass kept when it ran (benchmarks/purge_after.py tells the writes that waited
+        # behind one by these), one after the other on the writer's thread.
+        spans = list(checkpointer.tail_pass_spans)
+        assert len(spans) == checkpointer.tail_passes
+        assert all(a < b for a, b in spans)
+        assert all(b <= a for (_, b), (a, _) in zip(spans, spans[1:]))
+        assert len(checkpointer.checkpoint_spans) >= checkpointer.checkpoints
     finally:
         await store.close()
 

@@ -40,6 +40,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,6 +60,11 @@ CATCH_UP_PASSES = 4
 #: WAL frames (pages, ~4 KB) left behind by the thread before the writer runs a tail pass
 #: (~16 MB of WAL)
 TAIL_MIN_FRAMES = 4000
+#: how many of the latest tail passes and checkpoints keep their start and end times
+SPANS_KEPT = 4096
+
+#: (start, end) in ``time.perf_counter()`` seconds
+Span = tuple[float, float]
 
 
 class Checkpointer:
@@ -89,6 +95,10 @@ class Checkpointer:
         self.started = 0
         self.finished_through = 0
         self.tail_passes = 0
+        #: when the latest tail passes (on the writer) and the thread's checkpoints ran, so a
+        #: benchmark can tell which slow writes waited behind one (benchmarks/purge_after.py)
+        self.tail_pass_spans: deque[Span] = deque(maxlen=SPANS_KEPT)
+        self.checkpoint_spans: deque[Span] = deque(maxlen=SPANS_KEPT)
         self.last_error: str | None = None
         self._commits = commits
         self._stop = threading.Event()
@@ -137,12 +147,15 @@ class Checkpointer:
 
     def tail_pass(self, writer: sqlite3.Connection) -> None:
         """On the writer's thread, between transactions: copy the last few frames back."""
+        started = time.perf_counter()
         try:
             busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.tail_passes += 1
         except sqlite3.Error as err:
             self._note(err)
             return
+        finally:
+            self.tail_pass_spans.append((started, time.perf_counter()))
         if busy or copied < frames:
             # The thread was mid-checkpoint (or a reader held frames back): try again after
             # the next commit, or the WAL never starts over.
@@ -167,6 +180,7 @@ class Checkpointer:
                 self.started += 1
                 number = self.started
                 done_at, last = self._commits(), time.monotonic()
+                began = time.perf_counter()
                 try:
                     if self._before is not None:
                         self._before()
@@ -174,6 +188,8 @@ class Checkpointer:
                 except (sqlite3.Error, OSError) as err:
                     self._note(err)
                     continue
+                finally:
+                    self.checkpoint_spans.append((began, time.perf_counter()))
                 self.checkpoints += 1
                 self.finished_through = number
                 self.last_error = None
