@@ -15,9 +15,9 @@ last minute after the purge. Nothing is asserted.
 Each write's start and end are set beside the writer's tail passes and the checkpoint thread's
 checkpoints (``Checkpointer.tail_pass_spans`` / ``checkpoint_spans``): a bucket's
 ``p99_no_tail_ms`` leaves out the writes that waited beside a tail pass (``beside_tail`` is their
-share), and ``slowest_beside`` says, of each phase's slowest 1 %, what share ran beside a tail
-pass, beside only a checkpoint, or beside neither. That is what tells whether the tail passes are
-the purge's cost or only go with a slow disk.
+share), and ``slowest_beside`` says, of each bucket's and each phase's slowest 1 %, what share
+ran beside a tail pass, else beside a purge batch (``Store.background_spans``), else beside a
+checkpoint, else beside none of them. That tells the purge's own cost from the disk's.
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ from appliance._storage import Store
 
 BUCKET_S = 10.0
 
-#: what a write's time overlapped: a tail pass (the writer's own checkpoint), else one of the
-#: checkpoint thread's checkpoints, else neither
-CAUSES = ("tail_pass", "checkpoint", "neither")
+#: what a write's time overlapped, the first that applies: a tail pass (the writer's own
+#: checkpoint), a background write on the writer (a purge batch), one of the checkpoint
+#: thread's checkpoints, none of them
+CAUSES = ("tail_pass", "purge_batch", "checkpoint", "neither")
 
 
 def overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool:
@@ -62,16 +63,15 @@ def overlaps(spans: list[tuple[float, float]], start: float, end: float) -> bool
     return i >= 0 and spans[i][1] > start
 
 
-def causes(
-    writes: list[tuple[float, float]],
-    tail_passes: list[tuple[float, float]],
-    checkpoints: list[tuple[float, float]],
-) -> list[str]:
+def causes(writes: list[tuple[float, float]], store: Store) -> list[str]:
     """For each write (start, end), what it ran beside (CAUSES)."""
+    spans = [
+        sorted(store.checkpointer.tail_pass_spans),
+        sorted(store.background_spans),
+        sorted(store.checkpointer.checkpoint_spans),
+    ]
     return [
-        "tail_pass" if overlaps(tail_passes, a, b)
-        else "checkpoint" if overlaps(checkpoints, a, b)
-        else "neither"
+        next((c for c, s in zip(CAUSES[:3], spans, strict=True) if overlaps(s, a, b)), "neither")
         for a, b in writes
     ]
 
@@ -118,17 +118,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             store, args.rate, BUCKET_S, today, rng, images, spans=writes
         )
         now = await store_state(store)
-        checkpointer = store.checkpointer
-        tail_spans = sorted(checkpointer.tail_pass_spans)
-        why = causes(writes, tail_spans, sorted(checkpointer.checkpoint_spans))
+        why = causes(writes, store)
         clear = [x for x, c in zip(latencies, why, strict=True) if c != "tail_pass"]
-        tail_ms = [(b - a) * 1000 for a, b in tail_spans if b > writes[0][0]]
+        tail_ms = [
+            (b - a) * 1000 for a, b in store.checkpointer.tail_pass_spans if b > writes[0][0]
+        ]
         buckets.append({
             "phase": phase,
             "p99_ms": round(pct(latencies, 0.99), 2),
             "p99_no_tail_ms": round(pct(clear, 0.99), 2),
             "beside_tail": round(1 - len(clear) / len(latencies), 3),
             "tail_pass_max_ms": round(max(tail_ms), 1) if tail_ms else 0.0,
+            "slowest_beside": slowest_causes(latencies, why),
             "p999_ms": round(pct(latencies, 0.999), 2),
             "max_ms": round(max(latencies), 1),
             "wal_mb": now["wal_mb"],
@@ -175,9 +176,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                              if c != "tail_pass"], 0.99), 2)
             for name, values in phases.items()
         },
-        # of each phase's slowest 1 %, the share beside a tail pass, a checkpoint, neither
+        # of each phase's slowest 1 %, the share beside each of CAUSES; and of all its writes
         "slowest_beside": {
             name: slowest_causes(values, phase_causes[name]) for name, values in phases.items()
+        },
+        "all_beside": {
+            name: slowest_causes(values, phase_causes[name], 0.0)
+            for name, values in phases.items()
+        },
+        # the median write beside each of CAUSES
+        "p50_beside_ms": {
+            name: {
+                c: round(pct([x for x, w in zip(values, phase_causes[name], strict=True)
+                              if w == c], 0.5), 2)
+                for c in CAUSES
+            }
+            for name, values in phases.items()
         },
         "after_first_minute_p99_ms": round(pct(first, 0.99), 2),
         "after_last_minute_p99_ms": round(pct(last, 0.99), 2),

@@ -33,7 +33,7 @@ from ..models import PlateRead
 from .alerting import AlertRecords, HotlistRecords
 from .audit import AuditChain, AuditKeyError, AuditWriteError, WallClock, signing_key_path
 from .bolos import BoloRecords
-from .checkpoints import Checkpointer
+from .checkpoints import SPANS_KEPT, Checkpointer, Span
 from .commit_times import CommitTimes
 from .identity import IdentityRecords
 from .plate_keys import PLATE_READS, plate_reads_args
@@ -155,6 +155,8 @@ class Store:
         self._interrupt_lock = threading.Lock()
         #: background writes that gave way to a write queued after them
         self.background_yields = 0
+        #: when the latest background writes held the writer (benchmarks/purge_after.py)
+        self.background_spans: collections.deque[Span] = collections.deque(maxlen=SPANS_KEPT)
         # How long ingest commits take now: a purge backs off when they slow (issue 5).
         self.commit_times = CommitTimes()
         self.alerts = AlertRecords(self)
@@ -319,11 +321,13 @@ class Store:
                 op, future, yields = deferred.popleft()
                 batch = [(op, future)]
                 self._give_way.clear()  # only writes queued from now on stop it
+                began = time.perf_counter()
                 results = [
                     await loop.run_in_executor(
                         self._writer_thread, self._commit_background, op, yields
                     )
                 ]
+                self.background_spans.append((began, time.perf_counter()))
             else:
                 continue
             for (_, future), (ok, value) in zip(batch, results, strict=True):
