@@ -148,6 +148,48 @@ async def test_a_yielding_batch_is_stopped_by_a_write_queued_while_it_runs(
         await store.close()
 
 
+@pytest.mark.parametrize("statements_after", [1, 0])
+async def test_a_yielding_batch_gives_way_to_a_write_queued_between_its_statements(
+    tmp_path: Path, statements_after: int
+) -> None:
+    # SQLite forgets an interrupt that comes while no statement runs; a purge batch is several
+    # statements with Python between them, so the write must not wait for the rest of it (nor
+    # for its commit, when it came after the last statement).
+    store = await open_store(tmp_path)
+    try:
+        between, go_on = threading.Event(), threading.Event()
+
+        def batch(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO meta (key, value) VALUES ('first', x'00')")
+            between.set()
+            go_on.wait(30)  # no statement runs while the write is queued
+            for n in range(statements_after):
+                c.execute("INSERT INTO meta (key, value) VALUES (?, x'00')", (f"then{n}",))
+
+        task = asyncio.create_task(store.write(batch, background=True, yields=True))
+        assert await asyncio.to_thread(between.wait, 30)
+        read = a_read(1)
+        ingest = asyncio.create_task(store.add_read(read))
+        # the write is queued (and interrupt() was called)
+        assert await asyncio.to_thread(store._give_way.wait, 30)
+        go_on.set()
+        with pytest.raises(WriteYielded):
+            await task
+        await ingest
+        assert store.background_yields == 1
+        assert [r.id for r in await store.find_plate(read.text)] == [read.id]
+        kept = await store.query(
+            lambda c: c.execute(
+                "SELECT count(*) FROM meta WHERE key = 'first' OR key LIKE 'then%'"
+            ).fetchone()[0]
+        )
+        assert kept == 0
+        # The next background write runs and commits.
+        assert await store.write(lambda c: 7, background=True, yields=True) == 7
+    finally:
+        await store.close()
+
+
 async def test_a_batch_that_does_not_yield_runs_to_the_end(tmp_path: Path) -> None:
     store = await open_store(tmp_path)
     try:
@@ -393,7 +435,7 @@ async def test_a_writer_that_never_lets_the_thread_catch_up_pays_a_tail_pass_onl
         spans = list(checkpointer.tail_pass_spans)
         assert len(spans) == checkpointer.tail_passes
         assert all(a < b for a, b in spans)
-        assert all(b <= a for (_, b), (a, _) in zip(spans, spans[1:]))
+        assert all(b <= a for (_, b), (a, _) in itertools.pairwise(spans))
         assert len(checkpointer.checkpoint_spans) >= checkpointer.checkpoints
     finally:
         await store.close()
@@ -493,7 +535,7 @@ async def test_a_purge_backs_off_when_ingest_commits_slow_down_and_still_finishe
 ) -> None:
     store = await open_store(tmp_path)
     try:
-        await asyncio.gather(*(store.add_read(a_read(i)) for i in range(150)))
+        await asyncio.gather(*(store.add_read(a_read(i)) for i in range(60)))
         for _ in range(50):
             await store.write(lambda c: None)  # quick ingest commits before the purge
         purger = Purger(store, RetentionSettings(read_days=30, image_days=0, batch_rows=10))
@@ -508,7 +550,7 @@ async def test_a_purge_backs_off_when_ingest_commits_slow_down_and_still_finishe
             await store.write(slow_commit)
         proof = await purging
         assert purger.slowed_rests > 0
-        assert proof.rows == 150 and proof.key_destroyed
+        assert proof.rows == 60 and proof.key_destroyed
         assert await store.count_reads() == 0
     finally:
         await store.close()

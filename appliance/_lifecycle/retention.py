@@ -258,10 +258,10 @@ class Purger:
                 )
             except WriteYielded as yielded:
                 # An ingest write came while the batch ran: it went first, and the batch is
-                # tried again, smaller, after the usual rest.
+                # tried again, smaller, after the floor rest (PurgePace.floor).
                 gave_way += 1
                 size = max(MIN_BATCH_ROWS, size // 2)
-                await asyncio.sleep(pace.rest_after(yielded.took))
+                await asyncio.sleep(pace.floor(yielded.took))
                 continue
             gave_way = 0
             rows += done.rows
@@ -414,8 +414,16 @@ class PurgePace:
         self.rest = 0.0
         self.slowed = 0
 
+    @staticmethod
+    def floor(took: float) -> float:
+        """The rest after a batch that took ``took`` when ingest is not slow; also the rest
+        after a batch that gave way (the writer was busy, which says nothing of the disk: a
+        doubled rest there put a purge under a steady stream of writes MAX_GIVE_WAY x
+        MAX_REST_S behind every batch)."""
+        return min(max(REST_FACTOR * took, 0.002), 0.5)
+
     def rest_after(self, took: float) -> float:
-        floor = min(max(REST_FACTOR * took, 0.002), 0.5)
+        floor = self.floor(took)
         recent = self.commits.quantile(QUANTILE, within=RECENT_S)
         if recent is not None and recent > SLOW_FACTOR * self.baseline:
             self.rest = min(max(2 * self.rest, 2 * floor, 0.01), MAX_REST_S)

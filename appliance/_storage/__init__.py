@@ -56,6 +56,35 @@ class WriteYielded(Exception):
         self.took = took
 
 
+class WriterConnection(sqlite3.Connection):
+    """The writer's connection. While a yielding background write runs, ``give_way`` is the
+    event set by a write queued behind it, and each statement the op starts checks it first.
+
+    ``Connection.interrupt()`` stops a statement that is running, but SQLite forgets an interrupt
+    that arrives between two statements (it resets the flag when the next one starts), and a
+    purge batch is several statements with Python in between: such a write waited for the whole
+    batch and its commit (benchmarks/purge_after.py sets each slow write beside what it waited
+    for)."""
+
+    give_way: threading.Event | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        self._check()
+        return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        self._check()
+        return super().executemany(sql, parameters)
+
+    def _check(self) -> None:
+        if self.give_way is not None and self.give_way.is_set():
+            raise _GaveWay
+
+
+class _GaveWay(Exception):
+    """A yielding background write saw a write queued behind it between two statements."""
+
+
 @dataclass(frozen=True)
 class User:
     id: int
@@ -77,8 +106,10 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def _connect(
+    path: Path, factory: type[sqlite3.Connection] = sqlite3.Connection
+) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
     conn.execute("PRAGMA busy_timeout = 5000")
     conn.execute("PRAGMA foreign_keys = ON")
     # Deleted pages are zeroed so old ciphertext does not linger in free pages and snapshots.
@@ -140,7 +171,7 @@ class Store:
     def __init__(self, path: Path, cipher: FieldCipher) -> None:
         self.path = path
         self.cipher = cipher
-        self._write_conn: sqlite3.Connection | None = None
+        self._write_conn: WriterConnection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
         self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
@@ -184,7 +215,8 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
         def setup() -> None:
-            conn = _connect(self.path)
+            conn = _connect(self.path, WriterConnection)
+            assert isinstance(conn, WriterConnection)
             conn.execute("PRAGMA journal_mode = WAL")
             # The writer never checkpoints inside a commit: see _storage/checkpoints.py.
             conn.execute("PRAGMA wal_autocheckpoint = 0")
@@ -391,15 +423,21 @@ class Store:
             return False, WriteYielded(0.0)
         try:
             conn.execute("BEGIN IMMEDIATE")
+            conn.give_way = self._give_way if yields else None
             value = op(conn)
+            # A write queued after the last statement goes first too, not after the commit.
+            conn._check()
         except Exception as err:
+            conn.give_way = None
             with self._interrupt_lock:
                 self._interruptible = False
             self._roll_back(conn)
-            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT:
+            interrupted = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
+            if interrupted or isinstance(err, _GaveWay):
                 self.background_yields += 1
                 return False, WriteYielded(time.perf_counter() - started)
             return False, err
+        conn.give_way = None
         with self._interrupt_lock:
             self._interruptible = False
         try:
