@@ -2,7 +2,8 @@
 after a purge that runs straight through (no windows), with what the store is doing.
 
     python benchmarks/purge_after.py [--purge-reads 100000] [--rate 400] [--before-s 120]
-                                     [--after-s 180] [--dir PATH] [--json]
+                                     [--after-s 180] [--control-s SECONDS] [--dir PATH]
+                                     [--json]
 
 Fills one day of ``--purge-reads`` reads (storage.py's purge part: 2 KB crops), flushes the disk,
 ingests at ``--rate`` for ``--before-s``, purges the day (images, then reads) while ingest goes
@@ -18,6 +19,8 @@ checkpoints (``Checkpointer.tail_pass_spans`` / ``checkpoint_spans``): a bucket'
 share), and ``slowest_beside`` says, of each bucket's and each phase's slowest 1 %, what share
 ran beside a tail pass, else beside a purge batch (``Store.background_spans``), else beside a
 checkpoint, else beside none of them. That tells the purge's own cost from the disk's.
+``--control-s`` runs the same store and ingest with no purge, for as long as a purge ran: the
+"purge" phase is then the control's (is a slow spell the purge's, or the disk's?).
 """
 
 from __future__ import annotations
@@ -150,10 +153,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(round(args.before_s / BUCKET_S)):
             await bucket("before")
         started = time.perf_counter()
-        task = asyncio.create_task(purge_day(day_purger(store), DAY0, today))
-        while not task.done():
-            await bucket("purge")
-        task.result()
+        if args.control_s:
+            # The control: the same store and ingest for as long, with no purge.
+            while time.perf_counter() - started < args.control_s:
+                await bucket("purge")
+        else:
+            task = asyncio.create_task(purge_day(day_purger(store), DAY0, today))
+            while not task.done():
+                await bucket("purge")
+            task.result()
         purge_s = time.perf_counter() - started
         after: list[list[float]] = []
         for _ in range(round(args.after_s / BUCKET_S)):
@@ -168,6 +176,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "day_reads": args.purge_reads,
         "ingest_rate_per_s": args.rate,
         "purge_s": round(purge_s, 1),
+        "control": bool(args.control_s),
         "buckets": buckets,
         "p99_ms": {name: round(pct(values, 0.99), 2) for name, values in phases.items()},
         # the same without the writes that waited beside a tail pass
@@ -204,6 +213,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=400.0)
     parser.add_argument("--before-s", type=float, default=120.0)
     parser.add_argument("--after-s", type=float, default=180.0)
+    parser.add_argument(
+        "--control-s", type=float, default=0.0,
+        help="no purge: ingest this long in its place (a control for a purge run's length)",
+    )
     parser.add_argument("--dir", type=Path, help="where to write (default: a temporary dir)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -69,14 +69,15 @@ class WriterConnection(sqlite3.Connection):
     give_way: threading.Event | None = None
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        self._check()
+        self.check_give_way()
         return super().execute(sql, parameters)
 
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
-        self._check()
+        self.check_give_way()
         return super().executemany(sql, parameters)
 
-    def _check(self) -> None:
+    def check_give_way(self) -> None:
+        """Stop the yielding write that runs (rolled back, ``WriteYielded``) if one is queued."""
         if self.give_way is not None and self.give_way.is_set():
             raise _GaveWay
 
@@ -426,7 +427,7 @@ class Store:
             conn.give_way = self._give_way if yields else None
             value = op(conn)
             # A write queued after the last statement goes first too, not after the commit.
-            conn._check()
+            conn.check_give_way()
         except Exception as err:
             conn.give_way = None
             with self._interrupt_lock:
