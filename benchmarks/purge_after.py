@@ -79,8 +79,9 @@ def causes(writes: list[tuple[float, float]], store: Store) -> list[str]:
     ]
 
 
-def slowest_causes(latencies: list[float], why: list[str], q: float = 0.99) -> dict[str, float]:
-    """Of the writes at or above the ``q`` quantile, the share beside each of CAUSES."""
+def shares_beside(latencies: list[float], why: list[str], q: float = 0.99) -> dict[str, float]:
+    """Of the writes at or above the ``q`` quantile (0: all of them), the share beside each of
+    CAUSES."""
     cut = pct(latencies, q)
     slow = [c for x, c in zip(latencies, why, strict=True) if x >= cut]
     return {c: round(slow.count(c) / len(slow), 2) for c in CAUSES} if slow else {}
@@ -132,7 +133,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "p99_no_tail_ms": round(pct(clear, 0.99), 2),
             "beside_tail": round(1 - len(clear) / len(latencies), 3),
             "tail_pass_max_ms": round(max(tail_ms), 1) if tail_ms else 0.0,
-            "slowest_beside": slowest_causes(latencies, why),
+            "slowest_beside": shares_beside(latencies, why),
             "p999_ms": round(pct(latencies, 0.999), 2),
             "max_ms": round(max(latencies), 1),
             "wal_mb": now["wal_mb"],
@@ -187,10 +188,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         # of each phase's slowest 1 %, the share beside each of CAUSES; and of all its writes
         "slowest_beside": {
-            name: slowest_causes(values, phase_causes[name]) for name, values in phases.items()
+            name: shares_beside(values, phase_causes[name]) for name, values in phases.items()
         },
         "all_beside": {
-            name: slowest_causes(values, phase_causes[name], 0.0)
+            name: shares_beside(values, phase_causes[name], 0.0)
             for name, values in phases.items()
         },
         # the median write beside each of CAUSES

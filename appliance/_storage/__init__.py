@@ -417,30 +417,28 @@ class Store:
         started = time.perf_counter()
         with self._interrupt_lock:
             self._interruptible = yields
-        if yields and self._give_way.is_set():  # queued while this thread was starting
-            with self._interrupt_lock:
-                self._interruptible = False
-            self.background_yields += 1
-            return False, WriteYielded(0.0)
+        # Every statement checks for a queued write first (WriterConnection), BEGIN included:
+        # a write queued while this thread was starting goes first too.
+        conn.give_way = self._give_way if yields else None
+        failed: Exception | None = None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.give_way = self._give_way if yields else None
             value = op(conn)
             # A write queued after the last statement goes first too, not after the commit.
             conn.check_give_way()
         except Exception as err:
+            failed = err
+        finally:
             conn.give_way = None
             with self._interrupt_lock:
                 self._interruptible = False
+        if failed is not None:
             self._roll_back(conn)
-            interrupted = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
-            if interrupted or isinstance(err, _GaveWay):
+            interrupted = getattr(failed, "sqlite_errorcode", None) == sqlite3.SQLITE_INTERRUPT
+            if interrupted or isinstance(failed, _GaveWay):
                 self.background_yields += 1
                 return False, WriteYielded(time.perf_counter() - started)
-            return False, err
-        conn.give_way = None
-        with self._interrupt_lock:
-            self._interruptible = False
+            return False, failed
         try:
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as err:
